@@ -1,0 +1,1 @@
+"""Numba kernels: typed, contiguous arrays in, arrays out. No validation, no defaults."""

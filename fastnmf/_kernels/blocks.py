@@ -1,0 +1,77 @@
+"""Element-wise passes over one block of X beside the same block of WH.
+
+The data layer forms ``WH`` for a block of rows (or columns) of X with one GEMM, then
+these kernels turn it, in place, into the weights the multiplicative updates multiply
+by the factor (Lee & Seung 2001; Févotte & Idier 2011, eq. 4):
+
+    numerator weights   X ∘ (WH)^(β-2)
+    denominator weights (WH)^(β-1)
+
+so no m×n temporary is ever needed. Each kernel also returns, accumulated in float64,
+the β-divergence and the squared Frobenius residual of the block.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from .._config import PARALLEL_JIT
+
+
+@njit(**PARALLEL_JIT)
+def beta_weights(X, r0, c0, WH, DEN, beta, tiny):
+    """Turn ``WH`` (the block ``X[r0:, c0:]`` is matched to) into update weights.
+
+    ``WH`` becomes ``X ∘ (WH)^(β-2)``; ``DEN`` (same shape, ignored when β = 1 since the
+    weights are all ones there) receives ``(WH)^(β-1)``. Entries of WH below ``tiny``
+    are raised to it so no power of 0 or division by 0 occurs.
+    Returns ``(divergence, squared_residual)`` of the block, both float64.
+    """
+    b, c = WH.shape
+    div = np.zeros(b)
+    res = np.zeros(b)
+    for i in prange(b):
+        d = 0.0
+        s = 0.0
+        for j in range(c):
+            x = np.float64(X[r0 + i, c0 + j])
+            v = np.float64(WH[i, j])
+            s += (x - v) * (x - v)
+            if v < tiny:
+                v = tiny
+            if beta == 1.0:
+                q = x / v
+                WH[i, j] = q
+                d += v - x + (x * np.log(q) if x > 0 else 0.0)
+            elif beta == 0.0:
+                q = x / v
+                WH[i, j] = q / v
+                DEN[i, j] = 1.0 / v
+                d += q - np.log(q) - 1.0 if x > 0 else np.inf
+            elif beta == 2.0:
+                WH[i, j] = x
+                DEN[i, j] = v
+                d += 0.5 * (x - v) * (x - v)
+            else:
+                p = v ** (beta - 2.0)
+                WH[i, j] = x * p
+                DEN[i, j] = p * v
+                d += (
+                    x**beta + (beta - 1.0) * v**beta - beta * x * p * v
+                ) / (beta * (beta - 1.0))
+        div[i] = d
+        res[i] = s
+    return div.sum(), res.sum()
+
+
+@njit(**PARALLEL_JIT)
+def residual_sqnorm(X, r0, c0, WH):
+    """Squared Frobenius norm of ``X[r0:r0+b, c0:c0+c] - WH``, accumulated in float64."""
+    b, c = WH.shape
+    res = np.zeros(b)
+    for i in prange(b):
+        s = 0.0
+        for j in range(c):
+            e = np.float64(X[r0 + i, c0 + j]) - np.float64(WH[i, j])
+            s += e * e
+        res[i] = s
+    return res.sum()

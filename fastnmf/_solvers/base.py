@@ -1,0 +1,173 @@
+"""What every solver shares: penalties and the Frobenius alternating scheme.
+
+A solver object holds the current factors ``W`` (m, k) and ``Ht`` = Hᵀ (n, k), both
+C-contiguous so that each row of a factor is an independent sub-problem, and offers
+the driver three methods:
+
+- ``evaluate()`` → ``(objective, squared_residual)`` of the current factors;
+- ``advance()``: one outer iteration (a half-step on W, then one on Hᵀ);
+- ``gradient_norm(W, Ht)``: the norm of the projected gradient at given factors.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._config import CANCELLATION_FLOOR
+
+
+@dataclass(frozen=True)
+class Penalties:
+    """``l1·‖F‖₁ + ½·l2·‖F‖²`` on each factor (API.md §9)."""
+
+    l1_W: float = 0.0
+    l1_H: float = 0.0
+    l2_W: float = 0.0
+    l2_H: float = 0.0
+
+    def value(self, W, Ht, WtW=None, HtH=None):
+        """The penalty of the factors (traces of the Grams reuse them when given)."""
+        sq_W = np.trace(WtW) if WtW is not None else _sqnorm(W)
+        sq_H = np.trace(HtH) if HtH is not None else _sqnorm(Ht)
+        return (
+            self.l1_W * W.sum(dtype=np.float64)
+            + self.l1_H * Ht.sum(dtype=np.float64)
+            + 0.5 * (self.l2_W * sq_W + self.l2_H * sq_H)
+        )
+
+
+def dot64(a, b):
+    """⟨a, b⟩ accumulated in float64 (float32 products lose the digits we need)."""
+    return float(np.dot(a.ravel().astype(np.float64, copy=False), b.ravel().astype(np.float64, copy=False)))
+
+
+def _sqnorm(a):
+    return dot64(a, a)
+
+
+def projected_gradient_sqnorm(F, grad):
+    """‖P(∇)‖² where P keeps the gradient where F > 0 and its negative part where F = 0."""
+    projected = np.where(F > 0, grad, np.minimum(grad, 0))
+    return _sqnorm(projected)
+
+
+def fold_penalties(YG, GtG, l1, l2):
+    """Products of the penalised half-problem: L1 comes off ``YG``, L2 onto the diagonal.
+
+    ``min_F ½‖Y − FGᵀ‖² + l1‖F‖₁ + ½l2‖F‖²`` has the gradient ``F(GᵀG + l2 I) − (YG − l1)``,
+    so any Frobenius half-step solves the penalised problem on these products
+    (as scikit-learn's coordinate descent does).
+    """
+    if l1:
+        YG = YG - l1
+    if l2:
+        GtG = GtG + l2 * np.eye(GtG.shape[0], dtype=GtG.dtype)
+    return YG, GtG
+
+
+class FrobeniusAlternating:
+    """Alternating minimisation of ``½‖X − WH‖² + penalties`` from products.
+
+    Each half-step needs only ``Y G`` (one GEMM over X) and ``GᵀG``; subclasses supply
+    ``half_step(F, YG, GtG, l1, l2, side)``, which updates ``F`` in place (``side`` is
+    "W" or "H", for solvers whose settings differ between the two factors). The objective after
+    an iteration comes from the products of the Hᵀ half-step (DESIGN.md §3):
+    ``‖X‖² − 2⟨Hᵀ, XᵀW⟩ + ⟨WᵀW, HHᵀ⟩``, accumulated in float64; near the cancellation
+    floor it is replaced by the exact residual.
+    """
+
+    def __init__(self, data, W, Ht, penalties):
+        self.data = data
+        self.W = W
+        self.Ht = Ht
+        self.penalties = penalties
+        self._floor = CANCELLATION_FLOOR[np.dtype(data.dtype)] * data.sqnorm
+        self._last = None
+
+    def half_step(self, F, YG, GtG, l1, l2, side):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def iterate(self, W, Ht):
+        """One plain iteration on the given factors, in place; returns the objective."""
+        p = self.penalties
+        self.half_step(W, self.data.matmul(Ht), Ht.T @ Ht, p.l1_W, p.l2_W, "W")
+        XtW = self.data.T.matmul(W)
+        WtW = W.T @ W
+        self.half_step(Ht, XtW, WtW, p.l1_H, p.l2_H, "H")
+        return self.objective(W, Ht, XtW, WtW)
+
+    def objective(self, W, Ht, XtW, WtW):
+        """``(objective, ‖X − WH‖²)`` from the products of the Hᵀ half-step."""
+        HtH = Ht.T @ Ht
+        squared = self.data.sqnorm - 2 * dot64(Ht, XtW) + dot64(WtW, HtH)
+        if squared < self._floor:  # digits lost to cancellation: compute it exactly
+            squared = self.data.residual_sqnorm(W, Ht)
+        return 0.5 * squared + self.penalties.value(W, Ht, WtW, HtH), squared
+
+    def evaluate(self):
+        if self._last is None:
+            self._last = self.objective(self.W, self.Ht, self.data.T.matmul(self.W), self.W.T @ self.W)
+        return self._last
+
+    def advance(self):
+        self._last = self.iterate(self.W, self.Ht)
+
+    def gradient_norm(self, W, Ht):
+        """Norm of the projected gradient of the penalised objective at (W, Hᵀ)."""
+        p = self.penalties
+        grad_W = W @ (Ht.T @ Ht) - self.data.matmul(Ht) + p.l1_W + p.l2_W * W
+        grad_H = Ht @ (W.T @ W) - self.data.T.matmul(W) + p.l1_H + p.l2_H * Ht
+        return np.sqrt(projected_gradient_sqnorm(W, grad_W) + projected_gradient_sqnorm(Ht, grad_H))
+
+
+class Extrapolated(FrobeniusAlternating):
+    """The alternating scheme with extrapolation between outer iterations.
+
+    Ang & Gillis (2019, "Accelerating nonnegative matrix factorization algorithms using
+    extrapolation", Neural Computation 31(2), Algorithm 2): each iteration starts from
+    ``P(F + β(F − F_prev))`` instead of F; β grows by γ after a success (capped by β̄,
+    which grows by γ̄) and shrinks by η after a failure, when β̄ is set to the failed β.
+    Unlike the paper, a failed extrapolation (objective above the last accepted one) is
+    discarded and the plain iteration is taken from the accepted factors instead, so
+    the objective the driver records never increases.
+    """
+
+    beta0, eta, gamma, gamma_bar = 0.25, 1.5, 1.2, 1.1
+
+    def __init__(self, data, W, Ht, penalties):
+        super().__init__(data, W, Ht, penalties)
+        self._beta, self._beta_max = self.beta0, 1.0
+        self._W_prev = self._Ht_prev = None
+        self._W_try, self._Ht_try = np.empty_like(W), np.empty_like(Ht)
+
+    def advance(self):
+        accepted = self.evaluate()
+        if self._W_prev is None:  # no direction yet: a plain step
+            self._W_prev, self._Ht_prev = self.W.copy(), self.Ht.copy()
+            self._last = self.iterate(self.W, self.Ht)
+            return
+        W_try, Ht_try = self._W_try, self._Ht_try
+        _extrapolate(self.W, self._W_prev, self._beta, W_try)
+        _extrapolate(self.Ht, self._Ht_prev, self._beta, Ht_try)
+        trial = self.iterate(W_try, Ht_try)
+        if trial[0] <= accepted[0]:
+            # The accepted factors become the previous ones; the trial ones current.
+            self._W_prev, self.W, self._W_try = self.W, W_try, self._W_prev
+            self._Ht_prev, self.Ht, self._Ht_try = self.Ht, Ht_try, self._Ht_prev
+            self._last = trial
+            self._beta_max = min(1.0, self.gamma_bar * self._beta_max)
+            self._beta = min(self._beta_max, self.gamma * self._beta)
+        else:
+            self._beta_max = self._beta
+            self._beta /= self.eta
+            np.copyto(self._W_prev, self.W)
+            np.copyto(self._Ht_prev, self.Ht)
+            self._last = self.iterate(self.W, self.Ht)
+
+
+def _extrapolate(F, F_prev, beta, out):
+    """``out = max(0, F + β (F − F_prev))`` without temporaries."""
+    np.subtract(F, F_prev, out=out)
+    out *= beta
+    out += F
+    np.maximum(out, 0, out=out)

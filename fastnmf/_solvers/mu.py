@@ -1,0 +1,86 @@
+"""Multiplicative updates for the β-divergence family (Lee & Seung 2001; Févotte & Idier 2011).
+
+``F ← F ∘ (numerator / denominator)^γ(β)``: for the Frobenius loss the ratio comes from
+the same products as every alternating solver (``YG / (F GᵀG)``); for other β the data
+layer forms it block by block (``_data.DenseData.beta_products``).
+"""
+
+import numpy as np
+
+from .._config import eps
+from .base import FrobeniusAlternating, projected_gradient_sqnorm
+
+
+def exponent(beta):
+    """Févotte & Idier (2011, Table 2): the exponent that makes MU monotone for any β."""
+    if beta < 1:
+        return 1.0 / (2.0 - beta)
+    if beta > 2:
+        return 1.0 / (beta - 1.0)
+    return 1.0
+
+
+def multiplicative_step(F, numerator, denominator, l1, l2, gamma):
+    """``F ← max(F ∘ (num / (den + l1 + l2·F))^γ, floor)`` in place.
+
+    The floor, machine epsilon times the factor's largest entry, keeps an entry from
+    being locked at exactly zero (a zero never grows under a multiplicative update)
+    while staying negligible at the scale of the factor.
+    """
+    denominator += l1
+    if l2:
+        denominator += l2 * F
+    ratio = np.divide(numerator, denominator, out=numerator, where=denominator > 0)
+    ratio[denominator <= 0] = 0
+    if gamma != 1.0:
+        ratio **= gamma
+    F *= ratio
+    np.maximum(F, eps(F.dtype) * F.max(initial=0), out=F)
+
+
+class FrobeniusMU(FrobeniusAlternating):
+    """Lee–Seung multiplicative updates for ½‖X − WH‖²: ``F ← F ∘ YG / (F GᵀG)``."""
+
+    def half_step(self, F, YG, GtG, l1, l2, side):
+        YG = np.maximum(YG, 0)  # YG ≥ 0 already for X, G ≥ 0; guards round-off
+        multiplicative_step(F, YG, F @ GtG, l1, l2, 1.0)
+
+
+class BetaMU:
+    """Multiplicative updates for D_β(X ‖ WH), β ≠ 2.
+
+    The pass over X that forms the update of W also yields the divergence of the
+    current factors, so ``evaluate`` computes that pass and ``advance`` uses it: one
+    iteration costs two passes over X, plus one at the very end.
+    """
+
+    def __init__(self, data, W, Ht, penalties, beta):
+        self.data, self.W, self.Ht, self.penalties = data, W, Ht, penalties
+        self.beta = beta
+        self._gamma = exponent(beta)
+        self._pending = None  # products of the W half-step at the current factors
+
+    def evaluate(self):
+        if self._pending is None:
+            self._pending = self.data.beta_products(self.W, self.Ht, self.beta)
+        _, _, divergence, squared = self._pending
+        return divergence + self.penalties.value(self.W, self.Ht), squared
+
+    def advance(self):
+        p = self.penalties
+        if self._pending is None:
+            self.evaluate()
+        num, den, _, _ = self._pending
+        multiplicative_step(self.W, num, den, p.l1_W, p.l2_W, self._gamma)
+        num, den, _, _ = self.data.T.beta_products(self.Ht, self.W, self.beta)
+        multiplicative_step(self.Ht, num, den, p.l1_H, p.l2_H, self._gamma)
+        self._pending = None
+
+    def gradient_norm(self, W, Ht):
+        """Norm of the projected gradient of the penalised objective at (W, Hᵀ)."""
+        p = self.penalties
+        num, den, _, _ = self.data.beta_products(W, Ht, self.beta)
+        grad_W = den - num + p.l1_W + p.l2_W * W
+        num, den, _, _ = self.data.T.beta_products(Ht, W, self.beta)
+        grad_H = den - num + p.l1_H + p.l2_H * Ht
+        return np.sqrt(projected_gradient_sqnorm(W, grad_W) + projected_gradient_sqnorm(Ht, grad_H))

@@ -1,0 +1,167 @@
+"""Every check of arrays and parameters, with the exact error messages (API.md §8).
+
+Checks run once, at the public door; kernels and solvers trust what they receive.
+"""
+
+import numbers
+
+import numpy as np
+
+from ._kernels.checks import scan_dense
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def compute_dtype(dtype):
+    """The dtype a computation on an input of ``dtype`` runs in.
+
+    float32 stays float32, float64 stays float64, float16 widens to float32 and every
+    other real type (integers, bool, long double) becomes float64.
+    """
+    dtype = np.dtype(dtype)
+    if dtype in FLOAT_DTYPES:
+        return dtype
+    if dtype == np.float16:
+        return np.dtype(np.float32)
+    if dtype.kind in "biuf":
+        return np.dtype(np.float64)
+    raise TypeError(
+        f"X has dtype {dtype}; expected a real numeric dtype (float, int or bool). "
+        "Convert it with np.asarray(X, dtype=float)."
+    )
+
+
+def check_choice(name, value, choices):
+    """Raise ValueError unless ``value`` is one of ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name}={value!r} is not supported; choose one of {listed}.")
+    return value
+
+
+def check_int(name, value, minimum, allow_none=False):
+    """An integer >= ``minimum`` (numpy integers accepted, bool rejected)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__}).")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}.")
+    return int(value)
+
+
+def check_nonnegative_float(name, value, allow_none=False, strictly_positive=False):
+    """A finite real number >= 0 (> 0 when ``strictly_positive``)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__}).")
+    value = float(value)
+    if not np.isfinite(value) or value < 0 or (strictly_positive and value == 0):
+        bound = "> 0" if strictly_positive else ">= 0"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value}.")
+    return value
+
+
+def check_rank(rank, shape, svd_init):
+    """An integer rank >= 1, at most min(m, n) when the init is SVD-based."""
+    rank = check_int("rank", rank, 1)
+    if svd_init and rank > min(shape):
+        raise ValueError(
+            f"rank={rank} exceeds min(m, n)={min(shape)} of X with shape {shape}, which "
+            "the SVD-based inits ('nndsvd', 'nndsvda', 'nndsvdar') cannot provide; lower "
+            "the rank or use init='random'."
+        )
+    return rank
+
+
+def as_dense_2d(X, name="X"):
+    """``X`` as a 2-D ndarray in its compute dtype, copied only when it must be.
+
+    C- and Fortran-ordered arrays and memory maps are used in place when the dtype is
+    already float32/float64; other strided views are copied once to C order.
+    """
+    if not hasattr(X, "shape") or not hasattr(X, "dtype"):
+        if not isinstance(X, (list, tuple)):
+            raise TypeError(
+                f"{name} must be a numpy array or array-like of numbers, got "
+                f"{type(X).__name__}."
+            )
+    arr = np.asarray(X)
+    if arr.dtype == object:
+        raise TypeError(f"{name} must hold numbers, got an array of Python objects.")
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D array (samples x features), got {arr.ndim}-D with shape "
+            f"{arr.shape}; use X.reshape(1, -1) for one sample or X.reshape(-1, 1) for one "
+            "feature."
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}); it needs at least one entry.")
+    dtype = compute_dtype(arr.dtype)
+    if arr.dtype != dtype or not (arr.flags.c_contiguous or arr.flags.f_contiguous):
+        arr = np.ascontiguousarray(arr, dtype=dtype)
+    return arr
+
+
+def check_values(name, arr):
+    """Scan a dense array once; raise on NaN/inf or negatives, else return its sums.
+
+    Returns ``(total, sqnorm, n_zeros)``, the sums in float64.
+    """
+    c_order = arr if arr.flags.c_contiguous else arr.T
+    sums, sqsums, negatives, nonfinite, zeros = scan_dense(c_order)
+    if nonfinite.any():
+        count, position = int(nonfinite.sum()), _first_position(arr, lambda a: ~np.isfinite(a))
+        raise ValueError(
+            f"{name} contains {count} NaN or infinite entries (first at {position}); "
+            "remove or impute them, or pass mask= to leave them out of the loss."
+        )
+    if negatives.any():
+        count, position = int(negatives.sum()), _first_position(arr, lambda a: a < 0)
+        raise ValueError(
+            f"{name} contains {count} negative entries (first at {position}); NMF needs "
+            "non-negative data: shift or clip it, e.g. np.clip(X, 0, None)."
+        )
+    return float(sums.sum()), float(sqsums.sum()), int(zeros.sum())
+
+
+def _first_position(arr, predicate):
+    """Row-major index of the first entry where ``predicate`` holds (error path only)."""
+    for i in range(arr.shape[0]):
+        hits = np.flatnonzero(predicate(arr[i]))
+        if hits.size:
+            return (i, int(hits[0]))
+    return None
+
+
+def check_factor(name, F, shape, dtype):
+    """A user-supplied init factor: right shape, finite, non-negative; copied."""
+    arr = as_dense_2d(F, name)
+    if arr.shape != shape:
+        raise ValueError(f"{name} has shape {arr.shape}; expected {shape} for this X and rank.")
+    check_values(name, arr)
+    return np.array(arr, dtype=dtype, order="C", copy=True)
+
+
+def check_random_state(random_state):
+    """A numpy Generator from None, an int, a SeedSequence or a Generator."""
+    if isinstance(random_state, (bool, np.bool_)):
+        raise TypeError("random_state must be None, an int or a numpy Generator, got a bool.")
+    if random_state is None or isinstance(
+        random_state, (numbers.Integral, np.random.Generator, np.random.SeedSequence)
+    ):
+        return np.random.default_rng(random_state)
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(2**31))
+    raise TypeError(
+        f"random_state must be None, an int or a numpy Generator, got "
+        f"{type(random_state).__name__}."
+    )
+
+
+def check_callback(callback):
+    """None or a callable."""
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}.")
+    return callback

@@ -1,0 +1,195 @@
+"""``fastnmf.nmf``: validate → initialise → driver."""
+
+import numbers
+
+import numpy as np
+
+from . import _validation as v
+from ._data import DenseData
+from ._driver import Stopping, fit
+from ._init import INITS, SVD_INITS, initialize
+from ._solvers import REGISTRY, SOLVERS
+from ._solvers.base import Penalties
+from ._threading import thread_limits
+
+LOSSES = ("frobenius", "kl", "itakura-saito")
+_BETA = {"frobenius": 2.0, "kl": 1.0, "itakura-saito": 0.0}
+
+
+def nmf(
+    X,
+    rank,
+    *,
+    solver="hals",
+    loss="frobenius",
+    init="nndsvda",
+    tol=1e-4,
+    target_error=None,
+    max_iter=200,
+    max_time=None,
+    l1_W=0.0,
+    l1_H=0.0,
+    l2_W=0.0,
+    l2_H=0.0,
+    n_init=1,
+    random_state=None,
+    progress=False,
+    callback=None,
+    n_threads=None,
+):
+    """Non-negative matrix factorization ``X ≈ W @ H`` with ``W, H ≥ 0``.
+
+    Minimises ``½‖X − WH‖²_F`` (or the β-divergence ``D_β(X ‖ WH)`` for other losses)
+    plus ``l1_W‖W‖₁ + l1_H‖H‖₁ + ½l2_W‖W‖²_F + ½l2_H‖H‖²_F``.
+
+    Parameters
+    ----------
+    X : array-like (m, n)
+        Non-negative data, any memory order (C, Fortran, memory map; other strided views
+        are copied once). float32 computes in float32; float64, integer and bool in
+        float64. Never modified.
+    rank : int
+        Number of components k.
+    solver : str
+        One of ``fastnmf.SOLVERS``: ``"hals"`` (accelerated HALS, Frobenius loss) or
+        ``"mu"`` (multiplicative updates, any loss).
+    loss : {"frobenius", "kl", "itakura-saito"} or float
+        The loss; a float is the β of the β-divergence (2: Frobenius, 1: generalised
+        Kullback–Leibler, 0: Itakura–Saito). Losses other than Frobenius need
+        ``solver="mu"``; β ≤ 0 needs X > 0.
+    init : {"nndsvd", "nndsvda", "nndsvdar", "random"} or (W0, H0)
+        Initial factors: NNDSVD from a truncated SVD (with zeros filled by
+        ``√(mean(X)/rank)`` for "nndsvda", by small random values for "nndsvdar"),
+        random on the scale of X, or given arrays of shapes (m, k) and (k, n) (copied).
+    tol : float
+        Stop when the relative decrease of the objective over one iteration falls
+        below ``tol`` (0 disables it).
+    target_error : float, optional
+        Stop as soon as the relative error ``‖X − WH‖/‖X‖`` is at most this.
+    max_iter : int
+        Maximum number of outer iterations (0 returns the initial factors).
+    max_time : float, optional
+        Wall-time budget in seconds for the whole call, restarts included.
+    l1_W, l1_H, l2_W, l2_H : float
+        L1 (sparsity) and L2 (ridge) penalties on W and H.
+    n_init : int
+        Number of runs: the first from ``init``, the others from random inits; the
+        run with the lowest objective is returned.
+    random_state : None, int or numpy.random.Generator
+        Seed of the randomized SVD and of random inits.
+    progress : bool
+        Show a tqdm progress bar on stderr.
+    callback : callable, optional
+        ``callback(info)`` after each iteration with ``info.iteration``, ``.seconds``,
+        ``.objective``, ``.relative_error``, ``.W``, ``.H`` (read-only views); returning
+        True stops the run.
+    n_threads : int, optional
+        Threads for Numba kernels and BLAS during this call (None: all cores).
+
+    Returns
+    -------
+    NMFResult
+
+    Raises
+    ------
+    ValueError, TypeError
+        For invalid data or arguments, with a message naming the argument and the fix.
+
+    Examples
+    --------
+    >>> import fastnmf
+    >>> X, W, H = fastnmf.datasets.low_rank(100, 80, 5, random_state=0)
+    >>> res = fastnmf.nmf(X, 5, target_error=1e-6, max_iter=2000)
+    >>> res.relative_error < 1e-6
+    True
+    """
+    v.check_choice("solver", solver, SOLVERS)
+    beta = _check_loss(loss, solver)
+    custom_init = not isinstance(init, str)
+    if not custom_init:
+        v.check_choice("init", init, INITS)
+    stopping = Stopping(
+        tol=v.check_nonnegative_float("tol", tol),
+        target_error=v.check_nonnegative_float("target_error", target_error, allow_none=True),
+        max_iter=v.check_int("max_iter", max_iter, 0),
+        max_time=v.check_nonnegative_float("max_time", max_time, allow_none=True, strictly_positive=True),
+    )
+    penalties = Penalties(
+        **{name: v.check_nonnegative_float(name, value) for name, value in
+           (("l1_W", l1_W), ("l1_H", l1_H), ("l2_W", l2_W), ("l2_H", l2_H))}
+    )
+    n_init = v.check_int("n_init", n_init, 1)
+    n_threads = v.check_int("n_threads", n_threads, 1, allow_none=True)
+    callback = v.check_callback(callback)
+    rng = v.check_random_state(random_state)
+
+    with thread_limits(n_threads):
+        data = _as_data(X)
+        rank = v.check_rank(rank, data.shape, svd_init=not custom_init and init in SVD_INITS)
+        if beta <= 0 and data.n_zeros:
+            raise ValueError(
+                f"X has {data.n_zeros} zero entries, but loss={loss!r} (beta <= 0) is "
+                "undefined at zeros; add a small positive constant to X or use loss='kl'."
+            )
+        first = _custom_init(init, data, rank) if custom_init else None
+        factory = REGISTRY[solver][0]
+
+        def inits():
+            yield first if custom_init else initialize(data, rank, init, rng)
+            for _ in range(n_init - 1):
+                yield initialize(data, rank, "random", rng)
+
+        return fit(
+            data,
+            inits(),
+            lambda d, W, Ht: factory(d, W, Ht, penalties, beta),
+            stopping,
+            callback=callback,
+            progress=progress,
+            meta=dict(solver=solver, loss=loss, rank=rank),
+        )
+
+
+def _as_data(X):
+    """Validate X and wrap it in the data layer."""
+    if hasattr(X, "tocsr") or type(X).__module__.startswith("dask"):
+        raise TypeError(
+            f"X of type {type(X).__name__} is not supported yet; pass a dense numpy "
+            "array (e.g. X.toarray() for a small sparse matrix)."
+        )
+    arr = v.as_dense_2d(X)
+    total, sqnorm, n_zeros = v.check_values("X", arr)
+    return DenseData(arr, total, sqnorm, n_zeros)
+
+
+def _check_loss(loss, solver):
+    """β of the loss, and a check that ``solver`` supports it."""
+    if isinstance(loss, str):
+        v.check_choice("loss", loss, LOSSES)
+        beta = _BETA[loss]
+    elif isinstance(loss, numbers.Real) and not isinstance(loss, (bool, np.bool_)) and np.isfinite(loss):
+        beta = float(loss)
+    else:
+        raise ValueError(
+            f"loss={loss!r} is not supported; choose one of {', '.join(map(repr, LOSSES))} "
+            "or a finite float beta."
+        )
+    if beta != 2.0 and not REGISTRY[solver][1]:
+        able = ", ".join(repr(name) for name, (_, any_beta) in REGISTRY.items() if any_beta)
+        raise ValueError(
+            f"solver={solver!r} supports only loss='frobenius'; for loss={loss!r} use solver={able}."
+        )
+    return beta
+
+
+def _custom_init(init, data, rank):
+    """Validate and copy user factors ``(W0, H0)``; returns ``(W, Ht)``."""
+    if not isinstance(init, (tuple, list)) or len(init) != 2:
+        raise ValueError(
+            f"init must be one of {', '.join(map(repr, INITS))} or a pair (W0, H0) of "
+            f"arrays, got {type(init).__name__}."
+        )
+    m, n = data.shape
+    W = v.check_factor("init W0", init[0], (m, rank), data.dtype)
+    H = v.check_factor("init H0", init[1], (rank, n), data.dtype)
+    return W, np.ascontiguousarray(H.T)

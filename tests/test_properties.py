@@ -1,0 +1,55 @@
+"""Hypothesis properties of nmf: shapes, zeros, dtypes, scale invariance."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from fastnmf import nmf
+
+shapes = st.tuples(st.integers(1, 12), st.integers(1, 12))
+solver_losses = st.sampled_from([("hals", "frobenius"), ("mu", "frobenius"), ("mu", "kl")])
+
+
+def data(shape, dtype=np.float64):
+    # non-negative values with many exact zeros and a wide range of magnitudes
+    values = st.one_of(st.just(0.0), st.floats(1e-3, 1e3))
+    return arrays(dtype, shape, elements=values)
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=shapes, rank=st.integers(1, 4), sl=solver_losses, dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**16), data_=st.data())
+def test_any_valid_input_gives_finite_nonnegative_factors(shape, rank, sl, dtype, seed, data_):
+    X = data_.draw(data(shape, dtype))
+    rank = min(rank, *shape)
+    solver, loss = sl
+    res = nmf(X, rank, solver=solver, loss=loss, max_iter=15, random_state=seed)
+    assert res.W.shape == (shape[0], rank) and res.H.shape == (rank, shape[1])
+    assert res.W.dtype == dtype and res.H.dtype == dtype
+    for value in (res.W, res.H, res.objective, res.relative_error, res.kkt_residual):
+        assert np.all(np.isfinite(value))
+    assert np.all(res.W >= 0) and np.all(res.H >= 0)
+    assert res.relative_error <= 1.0 + 1e-6 or solver == "mu"
+    # monotone up to round-off: relative to f, and absolute at the dtype's floor of ‖X‖²
+    f = res.history["objective"]
+    floor = 10 * np.finfo(dtype).eps * np.sum(X.astype(np.float64) ** 2)
+    assert np.all(np.diff(f) <= 1e-6 * np.abs(f[:-1]) + floor)
+
+
+@settings(max_examples=25, deadline=None)
+@given(shape=st.tuples(st.integers(3, 10), st.integers(3, 10)), scale=st.floats(1e-4, 1e4),
+       init=st.sampled_from(["nndsvd", "nndsvda", "nndsvdar", "random"]), seed=st.integers(0, 100))
+def test_scale_invariance(shape, scale, init, seed):
+    """nmf(c·X): same relative error, factors scaled by √c (API.md §9).
+
+    The rank stays below min(m, n): an exact fit would drive the objective to round-off,
+    where comparisons between iterates (extrapolation restarts) are decided by noise.
+    """
+    X = np.random.default_rng(seed).random(shape)
+    rank = 2
+    a = nmf(X, rank, init=init, random_state=seed, max_iter=10, tol=0)
+    b = nmf(scale * X, rank, init=init, random_state=seed, max_iter=10, tol=0)
+    np.testing.assert_allclose(b.relative_error, a.relative_error, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(b.W, np.sqrt(scale) * a.W, rtol=1e-5, atol=1e-9 * np.sqrt(scale) * a.W.max())
+    np.testing.assert_allclose(b.H, np.sqrt(scale) * a.H, rtol=1e-5, atol=1e-9 * np.sqrt(scale) * a.H.max())
