@@ -87,26 +87,39 @@ class FrobeniusAlternating:
     def half_step(self, F, YG, GtG, l1, l2, side):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def iterate(self, W, Ht):
-        """One plain iteration on the given factors, in place; returns the objective."""
-        p = self.penalties
-        self.half_step(W, self.data.matmul(Ht), Ht.T @ Ht, p.l1_W, p.l2_W, "W")
-        XtW = self.data.T.matmul(W)
-        WtW = W.T @ W
-        self.half_step(Ht, XtW, WtW, p.l1_H, p.l2_H, "H")
-        return self.objective(W, Ht, XtW, WtW)
+    def iterate(self, W, Ht, bound=None):
+        """One plain iteration on the given factors, in place.
 
-    def objective(self, W, Ht, XtW, WtW):
-        """``(objective, ‖X − WH‖²)`` from the products of the Hᵀ half-step."""
-        HtH = Ht.T @ Ht
-        squared = self.data.sqnorm - 2 * dot64(Ht, XtW) + dot64(WtW, HtH)
+        Returns ``(objective, squared_residual)`` of the result. With a ``bound``, the
+        iteration is abandoned (None returned, Hᵀ untouched) when the objective after
+        the W half-step already exceeds it: the Hᵀ half-step can only lower it further,
+        so an iteration that passes this check ends below the bound.
+        """
+        p = self.penalties
+        XHt, HtH = self.data.matmul(Ht), Ht.T @ Ht
+        self.half_step(W, XHt, HtH, p.l1_W, p.l2_W, "W")
+        WtW = W.T @ W
+        if bound is not None and self.objective(W, Ht, W, XHt, WtW, HtH)[0] > bound:
+            return None
+        XtW = self.data.T.matmul(W)
+        self.half_step(Ht, XtW, WtW, p.l1_H, p.l2_H, "H")
+        return self.objective(W, Ht, Ht, XtW, HtH=Ht.T @ Ht, WtW=WtW)
+
+    def objective(self, W, Ht, F, YF, WtW, HtH):
+        """``(objective, ‖X − WH‖²)`` from the products of the last half-step.
+
+        ``F`` is the factor just updated (W or Hᵀ) and ``YF`` the product it was updated
+        from (``X Hᵀ`` or ``Xᵀ W``): ‖X − WH‖² = ‖X‖² − 2⟨F, YF⟩ + ⟨WᵀW, HᵀH⟩.
+        """
+        squared = self.data.sqnorm - 2 * dot64(F, YF) + dot64(WtW, HtH)
         if squared < self._floor:  # digits lost to cancellation: compute it exactly
             squared = self.data.residual_sqnorm(W, Ht)
         return 0.5 * squared + self.penalties.value(W, Ht, WtW, HtH), squared
 
     def evaluate(self):
         if self._last is None:
-            self._last = self.objective(self.W, self.Ht, self.data.T.matmul(self.W), self.W.T @ self.W)
+            W, Ht = self.W, self.Ht
+            self._last = self.objective(W, Ht, Ht, self.data.T.matmul(W), W.T @ W, Ht.T @ Ht)
         return self._last
 
     def advance(self):
@@ -127,7 +140,8 @@ class Extrapolated(FrobeniusAlternating):
     extrapolation", Neural Computation 31(2), Algorithm 2): each iteration starts from
     ``P(F + β(F − F_prev))`` instead of F; β grows by γ after a success (capped by β̄,
     which grows by γ̄) and shrinks by η after a failure, when β̄ is set to the failed β.
-    Unlike the paper, a failed extrapolation (objective above the last accepted one) is
+    Unlike the paper, a failed extrapolation (objective above the last accepted one,
+    detected after the W half-step so that a failure costs one product, not two) is
     discarded and the plain iteration is taken from the accepted factors instead, so
     the objective the driver records never increases.
     """
@@ -149,8 +163,8 @@ class Extrapolated(FrobeniusAlternating):
         W_try, Ht_try = self._W_try, self._Ht_try
         _extrapolate(self.W, self._W_prev, self._beta, W_try)
         _extrapolate(self.Ht, self._Ht_prev, self._beta, Ht_try)
-        trial = self.iterate(W_try, Ht_try)
-        if trial[0] <= accepted[0]:
+        trial = self.iterate(W_try, Ht_try, bound=accepted[0])
+        if trial is not None:
             # The accepted factors become the previous ones; the trial ones current.
             self._W_prev, self.W, self._W_try = self.W, W_try, self._W_prev
             self._Ht_prev, self.Ht, self._Ht_try = self.Ht, Ht_try, self._Ht_prev
