@@ -2,7 +2,6 @@
 
 import numpy as np
 import scipy.linalg
-from sklearn.utils.extmath import randomized_svd
 
 INITS = ("nndsvd", "nndsvda", "nndsvdar", "random")
 SVD_INITS = ("nndsvd", "nndsvda", "nndsvdar")
@@ -42,6 +41,9 @@ def _truncated_svd(Y, rank, rng):
     if Y.size <= _FULL_SVD_ENTRIES or rank > min(Y.shape) // 2:
         U, S, Vt = scipy.linalg.svd(Y, full_matrices=False, check_finite=False)
         return U[:, :rank], S[:rank], Vt[:rank]
+    # scikit-learn takes a second to import: only large problems pay for it.
+    from sklearn.utils.extmath import randomized_svd
+
     seed = int(rng.integers(2**31 - 1))
     return randomized_svd(Y, rank, n_iter=4, random_state=seed)
 

@@ -27,6 +27,8 @@ class Penalties:
 
     def value(self, W, Ht, WtW=None, HtH=None):
         """The penalty of the factors (traces of the Grams reuse them when given)."""
+        if not (self.l1_W or self.l1_H or self.l2_W or self.l2_H):
+            return 0.0
         sq_W = np.trace(WtW) if WtW is not None else _sqnorm(W)
         sq_H = np.trace(HtH) if HtH is not None else _sqnorm(Ht)
         return (
