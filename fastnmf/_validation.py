@@ -148,6 +148,8 @@ def check_random_state(random_state):
     """A numpy Generator from None, an int, a SeedSequence or a Generator."""
     if isinstance(random_state, (bool, np.bool_)):
         raise TypeError("random_state must be None, an int or a numpy Generator, got a bool.")
+    if isinstance(random_state, numbers.Integral) and random_state < 0:
+        raise ValueError(f"random_state must be a non-negative integer, got {random_state}.")
     if random_state is None or isinstance(
         random_state, (numbers.Integral, np.random.Generator, np.random.SeedSequence)
     ):
@@ -165,3 +167,16 @@ def check_callback(callback):
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None, got {type(callback).__name__}.")
     return callback
+
+
+def check_finite(name, arr):
+    """Raise ValueError if a dense array holds NaN or inf (negative entries are allowed)."""
+    c_order = arr if arr.flags.c_contiguous else arr.T
+    nonfinite = scan_dense(c_order)[3]
+    if nonfinite.any():
+        count = int(nonfinite.sum())
+        position = _first_position(arr, lambda a: ~np.isfinite(a))
+        raise ValueError(
+            f"{name} contains {count} NaN or infinite entries (first at {position}); "
+            "remove or impute them before solving."
+        )

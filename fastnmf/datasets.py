@@ -8,7 +8,6 @@ noisy and sparse.
 import functools
 
 import numpy as np
-import scipy.sparse as sp
 
 from ._validation import (
     FLOAT_DTYPES,
@@ -195,6 +194,8 @@ def low_rank(
         keep = max(1, int(round(sparse_density * size)))
         flat = np.sort(rng.choice(size, size=keep, replace=False))
         rows, cols = np.divmod(flat, n)
+        import scipy.sparse as sp  # lazily: keeps `import fastnmf` fast
+
         X = sp.csr_matrix((X[rows, cols], (rows, cols)), shape=(m, n), dtype=dtype)
         X.sort_indices()
     return X, W, H

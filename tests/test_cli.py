@@ -1,0 +1,284 @@
+"""Tests of the command line: ``fastnmf demo``, ``fastnmf fit`` and their error paths."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from fastnmf.cli import main, read_matrix, recovered_parts
+from fastnmf.datasets import low_rank, swimmer
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _single_error_line(err):
+    """The stderr of a failed run: exactly one 'fastnmf: error:' line, no traceback."""
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("fastnmf: error: ")
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def exact():
+    """An exactly rank-3 non-negative matrix."""
+    X, _, _ = low_rank(30, 20, 3, random_state=0)
+    return X
+
+
+# --- demo -----------------------------------------------------------------------------------
+
+
+def test_demo_recovers_the_swimmer_parts(capsys):
+    assert main(["demo"]) == 0
+    out, err = capsys.readouterr()
+    match = re.search(r"recovered (\d+) of 17 parts", out)
+    assert match, out
+    assert int(match.group(1)) >= 15
+    assert "relative error" in out and "iterations" in out and "stopped by" in out
+    assert "Traceback" not in err
+
+
+def test_demo_options(capsys):
+    argv = [
+        "demo",
+        "--rank",
+        "17",
+        "--solver",
+        "hals",
+        "--max-iter",
+        "3",
+        "--seed",
+        "1",
+        "--threads",
+        "1",
+    ]
+    assert main(argv) == 0
+    out, _ = capsys.readouterr()
+    assert re.search(r"\b3 iterations", out)
+
+
+def test_demo_bad_solver(capsys):
+    assert main(["demo", "--solver", "nope"]) == 1
+    assert "nope" in _single_error_line(capsys.readouterr().err)
+
+
+def test_recovered_parts():
+    _, parts = swimmer()
+    assert recovered_parts(parts, parts).all()
+    H = parts[:5] * 3.0
+    H[0] += 0.01 * parts[5]  # still a torso
+    np.testing.assert_array_equal(recovered_parts(H, parts), np.arange(17) < 5)
+    assert not recovered_parts(np.zeros((17, 1024)), parts).any()
+
+
+def test_python_dash_m(tmp_path):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    # One thread: the in-process demo test already covers the default; this one checks
+    # the entry point, and stays cheap on a busy machine.
+    for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = "1"
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastnmf", "demo"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"recovered \d+ of 17 parts", proc.stdout)
+
+
+# --- fit ------------------------------------------------------------------------------------
+
+
+def _write(path, X):
+    ext = path.suffix
+    if ext == ".npy":
+        np.save(path, X)
+    elif ext == ".csv":
+        np.savetxt(path, X, delimiter=",", fmt="%.17g")
+    elif ext == ".tsv":
+        np.savetxt(path, X, delimiter="\t", fmt="%.17g")
+    elif ext == ".npz":
+        np.savez(path, X=X, labels=np.arange(X.shape[0]))
+    return path
+
+
+@pytest.mark.parametrize("ext", [".npy", ".csv", ".tsv", ".npz"])
+def test_fit_round_trip(tmp_path, capsys, exact, ext):
+    path = _write(tmp_path / f"data{ext}", exact)
+    argv = [
+        str(path),
+        "--rank",
+        "3",
+        "--tol",
+        "1e-10",
+        "--max-iter",
+        "1000",
+        "--seed",
+        "0",
+        "--threads",
+        "1",
+    ]
+    assert main(["fit", *argv]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 1 and "relative error" in out
+    result = tmp_path / "data.nmf.npz"
+    assert str(result) in out
+    with np.load(result, allow_pickle=False) as f:
+        W, H = f["W"], f["H"]
+        assert W.shape == (30, 3) and H.shape == (3, 20)
+        np.testing.assert_allclose(W @ H, exact, rtol=0, atol=1e-3 * np.abs(exact).max())
+        assert f["relative_error"] < 1e-3
+        assert str(f["solver"]) == "hals" and str(f["loss"]) == "frobenius"
+        assert int(f["n_iter"]) >= 1 and float(f["seconds"]) >= 0
+        assert str(f["stop_reason"]) in ("tol", "target_error", "max_iter")
+        assert np.isfinite(float(f["objective"]))
+
+
+def test_fit_single_array_npz_out_and_options(tmp_path, capsys, exact):
+    path = tmp_path / "single.npz"
+    np.savez(path, exact)  # stored as arr_0
+    out_path = tmp_path / "sub" / "result.npz"
+    out_path.parent.mkdir()
+    argv = [
+        "fit",
+        str(path),
+        "-k",
+        "2",
+        "--solver",
+        "mu",
+        "--loss",
+        "kl",
+        "--init",
+        "random",
+        "--max-iter",
+        "5",
+        "--tol",
+        "0",
+        "--seed",
+        "3",
+        "--out",
+        str(out_path),
+    ]
+    assert main(argv) == 0
+    with np.load(out_path, allow_pickle=False) as f:
+        assert f["W"].shape == (30, 2) and f["H"].shape == (2, 20)
+        assert str(f["solver"]) == "mu" and str(f["loss"]) == "kl"
+        assert int(f["n_iter"]) == 5 and str(f["stop_reason"]) == "max_iter"
+
+
+def test_read_matrix_csv_single_row(tmp_path):
+    path = tmp_path / "row.csv"
+    path.write_text("1,2,3\n")
+    assert read_matrix(path).shape == (1, 3)
+
+
+def test_fit_sparse_npz(tmp_path, capsys):
+    X, _, _ = low_rank(30, 20, 2, sparse_density=0.5, random_state=0)
+    path = tmp_path / "sparse.npz"
+    sp.save_npz(path, X)
+    assert sp.issparse(read_matrix(path))
+    code = main(["fit", str(path), "--rank", "2"])
+    err = capsys.readouterr().err
+    # nmf() rejects sparse input until the sparse data layer lands (issue 4)
+    assert code == 1
+    assert "not supported yet" in _single_error_line(err)
+
+
+def test_fit_matrix_market(tmp_path, capsys, exact):
+    import scipy.io
+
+    path = tmp_path / "data.mtx"
+    scipy.io.mmwrite(path, exact)  # dense array format
+    assert main(["fit", str(path), "--rank", "3", "--max-iter", "5"]) == 0
+    with np.load(tmp_path / "data.nmf.npz") as f:
+        assert f["W"].shape == (30, 3)
+
+
+# --- error paths ----------------------------------------------------------------------------
+
+
+def _bad_inputs(tmp_path):
+    yield "missing file", [str(tmp_path / "missing.npy"), "--rank", "2"], "missing.npy"
+    unknown = tmp_path / "data.txt"
+    unknown.write_text("1 2\n3 4\n")
+    yield "unknown extension", [str(unknown), "--rank", "1"], "extension"
+    text = tmp_path / "text.csv"
+    text.write_text("a,b\n1,2\n")
+    yield "non-numeric csv", [str(text), "--rank", "1"], "text.csv"
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    yield "empty csv", [str(empty), "--rank", "1"], "empty.csv"
+    several = tmp_path / "several.npz"
+    np.savez(several, a=np.ones((3, 3)), b=np.ones((3, 3)))
+    yield "npz without X", [str(several), "--rank", "1"], "'X'"
+    good = tmp_path / "good.npy"
+    np.save(good, np.ones((4, 3)))
+    yield "rank 0", [str(good), "--rank", "0"], "rank"
+    yield "negative rank", [str(good), "--rank", "-2"], "rank"
+    yield "rank too large", [str(good), "--rank", "5"], "rank"
+    yield "unknown solver", [str(good), "--rank", "1", "--solver", "magic"], "magic"
+    yield "unknown loss", [str(good), "--rank", "1", "--loss", "l7"], "l7"
+    yield "unknown init", [str(good), "--rank", "1", "--init", "zeros"], "zeros"
+    yield "hals with kl", [str(good), "--rank", "1", "--loss", "kl"], "mu"
+    nowhere = str(tmp_path / "no" / "o.npz")
+    yield "bad output dir", [str(good), "--rank", "1", "--out", nowhere], "o.npz"
+    negative = tmp_path / "negative.npy"
+    np.save(negative, -np.ones((4, 3)))
+    yield "negative data", [str(negative), "--rank", "1"], "negative"
+    flat = tmp_path / "flat.npy"
+    np.save(flat, np.ones(5))
+    yield "1-D data", [str(flat), "--rank", "1"], "2-D"
+    obj = tmp_path / "object.npy"
+    np.save(obj, np.array([[{}, 1]], dtype=object))
+    yield "pickled npy", [str(obj), "--rank", "1"], "object.npy"
+    yield "a directory", [str(tmp_path), "--rank", "1"], "directory"
+
+
+def test_fit_errors(tmp_path, capsys):
+    for label, argv, fragment in _bad_inputs(tmp_path):
+        assert main(["fit", *argv]) == 1, label
+        out, err = capsys.readouterr()
+        line = _single_error_line(err)
+        assert fragment in line, (label, line)
+        assert out == "", label
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["frobnicate"],
+        ["fit"],
+        ["fit", "x.npy"],
+        ["fit", "x.npy", "--rank", "two"],
+        ["fit", "x.npy", "--rank", "2", "--tol", "small"],
+        ["fit", "x.npy", "--rank", "2", "--seed", "-5"],
+        ["demo", "--seed", "x"],
+        ["demo", "--seed", "-1"],
+        ["demo", "--bogus"],
+    ],
+)
+def test_usage_errors(capsys, argv):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.startswith("usage: fastnmf")
+    assert re.search(r"^fastnmf( \w+)?: error: ", err, re.MULTILINE)
+
+
+def test_help(capsys):
+    assert main(["--help"]) == 0
+    assert "demo" in capsys.readouterr().out
+    assert main(["fit", "--help"]) == 0
+    assert "--rank" in capsys.readouterr().out
