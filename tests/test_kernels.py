@@ -121,3 +121,35 @@ def test_objective_near_cancellation_floor_is_exact():
     _, squared = solver.evaluate()
     rel = np.sqrt(squared / np.sum(X**2))
     assert rel == pytest.approx(1e-9, rel=1e-3)
+
+
+@pytest.mark.parametrize("method", ["bpp", "active_set"])
+def test_anls_half_step_is_exact_nnls(rng, method):
+    from scipy.optimize import nnls as scipy_nnls
+
+    from fastnmf._solvers.anls import ANLS
+
+    X = rng.random((25, 18))
+    W, Ht = rng.random((25, 4)), rng.random((18, 4))
+    solver = ANLS(dense_data(X), W.copy(), Ht.copy(), Penalties(), method)
+    F = W.copy()
+    solver.half_step(F, X @ Ht, Ht.T @ Ht, 0.0, 0.0, "W")
+    for i in range(X.shape[0]):
+        expected = scipy_nnls(Ht, X[i])[0]
+        np.testing.assert_allclose(F[i], expected, rtol=1e-8, atol=1e-10)
+
+
+def test_gdcls_steps_follow_their_formulas(rng):
+    from fastnmf._solvers.anls import GDCLS
+
+    X = rng.random((12, 9))
+    W, Ht = rng.random((12, 3)), rng.random((9, 3))
+    lam = 0.01
+    solver = GDCLS(dense_data(X), W.copy(), Ht.copy(), Penalties(l2_H=lam))
+    F = Ht.copy()
+    solver.half_step(F, X.T @ W, W.T @ W, 0.0, lam, "H")
+    expected = np.maximum(0, np.linalg.solve(W.T @ W + lam * np.eye(3), W.T @ X)).T
+    np.testing.assert_allclose(F, expected, rtol=1e-10)
+    F = W.copy()
+    solver.half_step(F, X @ Ht, Ht.T @ Ht, 0.0, 0.0, "W")
+    np.testing.assert_allclose(F, W * (X @ Ht) / (W @ Ht.T @ Ht), rtol=1e-12)

@@ -4,6 +4,7 @@ A factory takes ``(data, W, Ht, penalties, beta)`` and returns an object with th
 ``evaluate`` / ``advance`` / ``gradient_norm`` methods described in ``base``.
 """
 
+from .anls import ALS, ANLS, GDCLS
 from .hals import HALS
 from .mu import BetaMU, FrobeniusMU
 
@@ -18,9 +19,30 @@ def _mu(data, W, Ht, penalties, beta):
     return BetaMU(data, W, Ht, penalties, beta)
 
 
-# name -> (factory, supports any β-divergence rather than only Frobenius)
+def _anls_bpp(data, W, Ht, penalties, beta):
+    return ANLS(data, W, Ht, penalties, "bpp")
+
+
+def _anls_as(data, W, Ht, penalties, beta):
+    return ANLS(data, W, Ht, penalties, "active_set")
+
+
+def _als(data, W, Ht, penalties, beta):
+    return ALS(data, W, Ht, penalties)
+
+
+def _gdcls(data, W, Ht, penalties, beta):
+    return GDCLS(data, W, Ht, penalties)
+
+
+# name -> (factory, supports any β-divergence rather than only Frobenius), in the
+# order of API.md §1
 REGISTRY = {
     "hals": (_hals, False),
+    "anls_bpp": (_anls_bpp, False),
+    "anls_as": (_anls_as, False),
     "mu": (_mu, True),
+    "als": (_als, False),
+    "gdcls": (_gdcls, False),
 }
 SOLVERS = tuple(REGISTRY)

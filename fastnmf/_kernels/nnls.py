@@ -1,0 +1,614 @@
+"""Batched non-negative least squares on the normal equations.
+
+Every kernel solves, for each row ``i`` of ``YG`` (r, k),
+
+    min_{x ≥ 0}  ½ xᵀ Q x − YG[i] · x,        Q = GtG (k, k), symmetric PSD,
+
+and writes ``x`` into row ``i`` of ``F`` (r, k). Rows are independent: the parallel loops
+run over rows (or over chunks of rows that share a passive set) and each task writes only
+its own rows, so the result does not depend on the number of threads. The arithmetic is
+float64 whatever the dtype of the arrays (k × k matrices and k-vectors, cheap to widen);
+``F`` is written in its own dtype.
+
+Singular ``Q``. The Cholesky factorisation of a passive block treats a pivot
+``d ≤ PIVOT_TOL · eps(dtype) · Q_jj`` as zero: that variable's column of ``A`` lies in the
+span of the earlier ones, so holding it at 0 still gives a minimiser of the unconstrained
+sub-problem. The exact methods therefore return an optimal solution of rank-deficient
+problems too, and never divide by zero. Variables with ``Q_jj ≤ 0`` (zero columns of
+``A``) are fixed at 0.
+
+The factor ``L`` of ``Q[P, P]`` (P listed in ``idx[:p]``) is built row by row
+(Cholesky–Banachiewicz): row ``i`` only needs rows ``< i``, so appending a variable costs
+O(p²) and removing one only recomputes the rows after it. ``inv[i] = 1 / L[i, i]``, and
+``inv[i] = 0`` marks a dropped (dependent) variable, which then takes no part in the solves.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from .._config import JIT, PARALLEL_JIT
+
+PIVOT_TOL = 1000.0  # a Cholesky pivot ≤ PIVOT_TOL · eps(dtype) · Q_jj counts as zero
+KKT_TOL = 1e-12  # sign tests: x_j < −KKT_TOL·max|x|, gradient < −KKT_TOL·max|c|
+PBAR = 3  # Kim & Park (2011): full exchanges allowed without progress before the backup rule
+CHUNK = 32  # rows per parallel task (workspaces are allocated once per task)
+
+
+# --------------------------------------------------------------------------- linear algebra
+
+
+@njit(**JIT)
+def _factor_row(Q, idx, i, j0, L, inv, tau):
+    """Entries ``j0 … i`` of row ``i`` of the factor (entries before ``j0`` are done)."""
+    qi = idx[i]
+    for j in range(j0, i):
+        s = Q[qi, idx[j]]
+        for t in range(j):
+            s -= L[i, t] * L[j, t]
+        L[i, j] = s * inv[j]  # 0 below a dropped pivot
+    d = Q[qi, qi]
+    for t in range(i):
+        d -= L[i, t] * L[i, t]
+    if d > tau * Q[qi, qi]:
+        L[i, i] = np.sqrt(d)
+        inv[i] = 1.0 / L[i, i]
+    else:  # column of A dependent on the earlier ones (or zero)
+        L[i, i] = 0.0
+        inv[i] = 0.0
+
+
+@njit(**JIT)
+def _factor_rows(Q, idx, start, p, L, inv, tau):
+    """Rows ``start … p−1`` of the Cholesky factor of ``Q[idx[:p]][:, idx[:p]]``.
+
+    Two rows at a time: their dot products with an earlier row share its loads (about
+    1.6× faster than one row at a time for k ≈ 25).
+    """
+    i = start
+    while i + 1 < p:
+        a, b = idx[i], idx[i + 1]
+        for j in range(i):
+            s0 = Q[a, idx[j]]
+            s1 = Q[b, idx[j]]
+            for t in range(j):
+                s0 -= L[i, t] * L[j, t]
+                s1 -= L[i + 1, t] * L[j, t]
+            L[i, j] = s0 * inv[j]
+            L[i + 1, j] = s1 * inv[j]
+        _factor_row(Q, idx, i, i, L, inv, tau)
+        _factor_row(Q, idx, i + 1, i, L, inv, tau)
+        i += 2
+    if i < p:
+        _factor_row(Q, idx, i, 0, L, inv, tau)
+
+
+@njit(**JIT)
+def _forward(L, inv, idx, c, start, p, u):
+    """Entries ``start … p−1`` of ``u = L⁻¹ c[idx]``."""
+    for i in range(start, p):
+        s = c[idx[i]]
+        for t in range(i):
+            s -= L[i, t] * u[t]
+        u[i] = s * inv[i]
+
+
+@njit(**JIT)
+def _backward(L, inv, p, u, s):
+    """``s = L⁻ᵀ u`` (column-oriented, so that it reads rows of L)."""
+    for i in range(p):
+        s[i] = u[i]
+    for i in range(p - 1, -1, -1):
+        si = s[i] * inv[i]
+        s[i] = si
+        for t in range(i):
+            s[t] -= L[i, t] * si
+
+
+@njit(**JIT)
+def _solve_many(L, inv, idx, p, YG, rows, U, S):
+    """Forward (``U``) and full (``S``) solutions for all of ``rows`` at once, one column
+    per row: the updates run along the rows, which vectorises (a small TRSM)."""
+    n = rows.size
+    for i in range(p):
+        for a in range(n):
+            U[i, a] = YG[rows[a], idx[i]]
+        for t in range(i):
+            lt = L[i, t]
+            for a in range(n):
+                U[i, a] -= lt * U[t, a]
+        for a in range(n):
+            U[i, a] *= inv[i]
+    for i in range(p):
+        for a in range(n):
+            S[i, a] = U[i, a]
+    for i in range(p - 1, -1, -1):
+        for a in range(n):
+            S[i, a] *= inv[i]
+        for t in range(i):
+            lt = L[i, t]
+            for a in range(n):
+                S[t, a] -= lt * S[i, a]
+
+
+@njit(**JIT)
+def _prepare(GtG, r):
+    """Q in float64, the pivot threshold for the dtype, which variables may be > 0, and
+    the row indices ``0 … r−1``.
+
+    (The parallel kernels allocate through serial helpers like this one: with
+    ``parallel=True`` Numba turns every ``np.zeros``/``np.arange`` into a parfor of its
+    own, which costs compile time and buys nothing here.)
+    """
+    Q = GtG.astype(np.float64)
+    tau = PIVOT_TOL * np.finfo(GtG.dtype).eps
+    usable = np.empty(Q.shape[0], dtype=np.bool_)
+    for j in range(Q.shape[0]):
+        usable[j] = Q[j, j] > 0.0
+    return Q, tau, usable, np.arange(r)
+
+
+@njit(**JIT)
+def _load_row(YG, i, c):
+    """``c = YG[i]`` in float64; returns ``max |c|``, the scale of the gradient tests."""
+    cmax = 0.0
+    for j in range(c.size):
+        c[j] = YG[i, j]
+        cmax = max(cmax, abs(c[j]))
+    return cmax
+
+
+@njit(**JIT)
+def _first_nonpositive(s, p, keep):
+    """Flag ``keep[t] = s[t] > 0``; return the first position that is not kept (or p)."""
+    first = p
+    for t in range(p - 1, -1, -1):
+        keep[t] = s[t] > 0.0
+        if not keep[t]:
+            first = t
+    return first
+
+
+@njit(**JIT)
+def _gradient(Q, x, c, j):
+    """``(Qx − c)_j``."""
+    y = -c[j]
+    for t in range(x.size):
+        y += Q[j, t] * x[t]
+    return y
+
+
+# --------------------------------------------------------------------------- Lawson–Hanson
+
+
+@njit(**JIT)
+def _remove(Q, c, idx, p, L, inv, u, keep, tau):
+    """Drop the variables at positions where ``keep`` is False; return the new count.
+
+    Rows of the factor before the first removed position are unchanged; the rest are
+    recomputed.
+    """
+    first = p
+    q = 0
+    for t in range(p):
+        if keep[t]:
+            idx[q] = idx[t]
+            q += 1
+        elif first == p:
+            first = t
+    _factor_rows(Q, idx, first, q, L, inv, tau)
+    _forward(L, inv, idx, c, first, q, u)
+    return q
+
+
+@njit(**JIT)
+def _lawson_hanson(Q, c, cmax, usable, tau, P, x, idx, L, inv, u, s, keep):
+    """Lawson & Hanson (1974, ch. 23, Algorithm NNLS) on the normal equations, one row.
+
+    ``P`` (bool, k) is the warm-start passive set on entry and the final one on exit; ``x``
+    receives the solution. The factor of ``Q[P, P]`` is kept up to date (variables in
+    order of entry: appending one costs O(p²)). Warm start: solve on ``P`` and drop the
+    variables that come out ≤ 0 until the solution is positive, a feasible start.
+    """
+    k = c.size
+    x[:] = 0.0
+    p = 0
+    for j in range(k):
+        if P[j] and usable[j]:
+            idx[p] = j
+            p += 1
+        P[j] = False
+    _factor_rows(Q, idx, 0, p, L, inv, tau)
+    _forward(L, inv, idx, c, 0, p, u)
+    _backward(L, inv, p, u, s)
+    while _first_nonpositive(s, p, keep) < p:  # also drops dependent variables (s = 0)
+        p = _remove(Q, c, idx, p, L, inv, u, keep, tau)
+        _backward(L, inv, p, u, s)
+    for t in range(p):
+        x[idx[t]] = s[t]
+        P[idx[t]] = True
+
+    excluded = np.zeros(k, dtype=np.bool_)
+    toly = KKT_TOL * cmax
+    for _ in range(3 * k + 10):  # LH terminates; guard as scipy does (3k)
+        # Steps 2–5: the variable with the most negative gradient enters P.
+        enter = -1
+        wmax = toly
+        for j in range(k):
+            if not (P[j] or excluded[j]) and usable[j]:
+                w = -_gradient(Q, x, c, j)
+                if w > wmax:
+                    wmax = w
+                    enter = j
+        if enter < 0:
+            break
+        idx[p] = enter
+        _factor_rows(Q, idx, p, p + 1, L, inv, tau)
+        _forward(L, inv, idx, c, p, p + 1, u)
+        _backward(L, inv, p + 1, u, s)
+        if s[p] <= 0.0:
+            # Rounding (or a column dependent on P) makes the entering variable come out
+            # ≤ 0; LH reject it, else the method can cycle.
+            excluded[enter] = True
+            continue
+        p += 1
+        P[enter] = True
+        while True:  # Steps 6–11: move towards s, stopping where a variable reaches 0
+            alpha = 2.0
+            leave = -1
+            for t in range(p):
+                if s[t] <= 0.0:
+                    j = idx[t]
+                    a = x[j] / (x[j] - s[t])
+                    if a < alpha:
+                        alpha = a
+                        leave = j
+            if leave < 0:
+                for t in range(p):
+                    x[idx[t]] = s[t]
+                break
+            for t in range(p):
+                j = idx[t]
+                x[j] += alpha * (s[t] - x[j])
+                keep[t] = x[j] > 0.0 and j != leave
+                if not keep[t]:
+                    x[j] = 0.0
+                    P[j] = False
+            p = _remove(Q, c, idx, p, L, inv, u, keep, tau)
+            _backward(L, inv, p, u, s)
+        excluded[:] = False
+
+
+@njit(**JIT)
+def _lh_rows(Q, YG, F, passive, rows, usable, tau):
+    """Lawson–Hanson for each of ``rows`` (one parallel task; workspaces shared)."""
+    k = Q.shape[0]
+    idx = np.empty(k, dtype=np.int64)
+    L = np.empty((k, k))
+    inv = np.empty(k)
+    u = np.empty(k)
+    s = np.empty(k)
+    c = np.empty(k)
+    x = np.empty(k)
+    keep = np.empty(k, dtype=np.bool_)
+    for i in rows:
+        cmax = _load_row(YG, i, c)
+        _lawson_hanson(Q, c, cmax, usable, tau, passive[i], x, idx, L, inv, u, s, keep)
+        for j in range(k):
+            F[i, j] = x[j]
+
+
+@njit(**PARALLEL_JIT)
+def active_set(GtG, YG, F, passive):
+    """Lawson–Hanson active set for every row of ``YG``; warm start from ``passive``.
+
+    ``passive`` (r, k) bool is the starting passive set of each row and is overwritten
+    with the final one. ``F`` (r, k) receives the solutions.
+    """
+    r = YG.shape[0]
+    Q, tau, usable, rows = _prepare(GtG, r)
+    for b in prange((r + CHUNK - 1) // CHUNK):
+        _lh_rows(Q, YG, F, passive, rows[b * CHUNK : (b + 1) * CHUNK], usable, tau)
+
+
+# --------------------------------------------------------------------------- BPP
+
+
+@njit(**JIT)
+def _group_rows(passive, rows):
+    """Order ``rows`` so that equal passive sets are adjacent; cut groups and tasks.
+
+    Returns ``(order, starts, tasks)``: the rows sorted by a hash of their passive set;
+    ``order[starts[g]:starts[g+1]]`` is group g, at most ``CHUNK`` rows sharing one
+    passive set; task q (one parallel iteration) is groups ``tasks[q] … tasks[q+1]−1``,
+    about ``CHUNK`` rows. A hash collision only splits a group, never merges two sets.
+    """
+    n = rows.size
+    k = passive.shape[1]
+    keys = np.empty(n, dtype=np.int64)
+    for a in range(n):
+        h = np.int64(1469598103934665603)
+        for j in range(k):
+            if passive[rows[a], j]:
+                h = h * np.int64(1099511628211) + np.int64(j + 1)  # wraps modulo 2^64
+        keys[a] = h
+    perm = np.argsort(keys, kind="mergesort")
+    order = rows[perm]
+    starts = np.empty(n + 1, dtype=np.int64)
+    tasks = np.empty(n + 1, dtype=np.int64)
+    g = 0
+    q = 0
+    for a in range(n):
+        new = a == 0 or a - starts[g - 1] >= CHUNK or keys[perm[a]] != keys[perm[a - 1]]
+        if not new:
+            for j in range(k):
+                if passive[order[a], j] != passive[order[a - 1], j]:
+                    new = True
+                    break
+        if new:
+            if q == 0 or a - starts[tasks[q - 1]] >= CHUNK:
+                tasks[q] = g
+                q += 1
+            starts[g] = a
+            g += 1
+    starts[g] = n
+    tasks[q] = g
+    return order, starts[: g + 1], tasks[: q + 1]
+
+
+@njit(**JIT)
+def _bpp_groups(Q, YG, F, passive, order, starts, g0, g1, usable, tau, ninf, tries, done):
+    """One round of Kim & Park's Algorithm 1 for the rows of groups ``g0 … g1−1``.
+
+    Per group, one factorisation of ``Q[P, P]`` for the shared passive set P; per row,
+    ``x_P`` and the gradient ``y = Qx − c`` off P, then the exchange of the infeasible
+    variables V = {j ∈ P: x_j < 0} ∪ {j ∉ P: y_j < 0}: all of them while |V| keeps
+    falling (or for ``PBAR`` rounds without progress), else only the largest index in V
+    (the backup rule). A row with V = ∅ is optimal: its solution goes to ``F`` and it is
+    marked done.
+    """
+    k = Q.shape[0]
+    idx = np.empty(k, dtype=np.int64)
+    L = np.empty((k, k))
+    inv = np.empty(k)
+    u = np.empty(k)
+    s = np.empty(k)
+    c = np.empty(k)
+    x = np.empty(k)
+    flip = np.empty(k, dtype=np.bool_)
+    U = np.empty((k, CHUNK))
+    S = np.empty((k, CHUNK))
+    for g in range(g0, g1):
+        p = 0
+        for j in range(k):
+            if passive[order[starts[g]], j]:
+                idx[p] = j
+                p += 1
+        group = order[starts[g] : starts[g + 1]]
+        _factor_rows(Q, idx, 0, p, L, inv, tau)  # one factorisation for the group
+        many = group.size >= 4
+        if many:
+            _solve_many(L, inv, idx, p, YG, group, U, S)
+        for a in range(group.size):
+            i = group[a]
+            cmax = _load_row(YG, i, c)
+            if many:
+                for t in range(p):
+                    s[t] = S[t, a]
+            else:
+                _forward(L, inv, idx, c, 0, p, u)
+                _backward(L, inv, p, u, s)
+            x[:] = 0.0
+            xmax = 0.0
+            for t in range(p):
+                x[idx[t]] = s[t]
+                xmax = max(xmax, abs(s[t]))
+            n_bad = 0
+            last = -1
+            for j in range(k):
+                if passive[i, j]:
+                    flip[j] = x[j] < -KKT_TOL * xmax
+                elif usable[j]:
+                    y = _gradient(Q, x, c, j) if p > 0 else -c[j]
+                    flip[j] = y < -KKT_TOL * cmax
+                else:
+                    flip[j] = False
+                if flip[j]:
+                    n_bad += 1
+                    last = j
+            if n_bad == 0:
+                done[i] = True
+                for j in range(k):
+                    F[i, j] = max(x[j], 0.0)
+                continue
+            if n_bad < ninf[i]:
+                ninf[i] = n_bad
+                tries[i] = PBAR
+            elif tries[i] >= 1:
+                tries[i] -= 1
+            else:  # backup rule: exchange only the largest infeasible index
+                flip[:] = False
+                flip[last] = True
+            for j in range(k):
+                if flip[j]:
+                    passive[i, j] = not passive[i, j]
+
+
+@njit(**JIT)
+def _bpp_start(passive, usable):
+    """Restrict the warm start to usable variables; the per-row state of the exchange rule:
+    the smallest |V| so far, the full exchanges left without progress, and done flags."""
+    r, k = passive.shape
+    for i in range(r):
+        for j in range(k):
+            passive[i, j] = passive[i, j] and usable[j]
+    ninf = np.full(r, k + 1, dtype=np.int64)
+    tries = np.full(r, PBAR, dtype=np.int64)
+    return ninf, tries, np.zeros(r, dtype=np.bool_)
+
+
+@njit(**PARALLEL_JIT)
+def bpp(GtG, YG, F, passive):
+    """Block principal pivoting (Kim & Park 2011) for every row of ``YG``.
+
+    Algorithm 2 of the paper (column grouping): all rows iterate together; each round the
+    rows still infeasible are grouped by passive set and each group shares one Cholesky
+    factorisation of ``Q[P, P]`` (``_bpp_groups``, Algorithm 1 per row). ``passive``
+    (r, k) bool is the warm start and receives the final passive sets. Rows still
+    infeasible after ``4k + 30`` rounds (only through rounding on degenerate problems)
+    finish with Lawson–Hanson from their last passive set.
+    """
+    r, k = YG.shape
+    Q, tau, usable, rows = _prepare(GtG, r)
+    ninf, tries, done = _bpp_start(passive, usable)
+    max_rounds = 4 * k + 30
+    for round_ in range(max_rounds + 1):
+        order, starts, tasks = _group_rows(passive, rows)
+        for q in prange(tasks.size - 1):
+            g0, g1 = tasks[q], tasks[q + 1]
+            if round_ < max_rounds:
+                _bpp_groups(Q, YG, F, passive, order, starts, g0, g1, usable, tau, ninf, tries, done)
+            else:  # safety net
+                _lh_rows(Q, YG, F, passive, order[starts[g0] : starts[g1]], usable, tau)
+        n = 0  # keep the infeasible rows, in their original order
+        for a in range(rows.size):
+            if not done[rows[a]]:
+                rows[n] = rows[a]
+                n += 1
+        rows = rows[:n]
+        if n == 0:
+            break
+
+
+# --------------------------------------------------------------------------- coordinate descent
+
+
+@njit(**JIT)
+def _fast_rows(Q, YG, F, rows, usable, tau, full, L_full, inv_full):
+    """The FAST start (see ``fast``) for each of ``rows``, from the shared full factor."""
+    k = Q.shape[0]
+    idx = np.empty(k, dtype=np.int64)
+    L = np.empty((k, k))
+    inv = np.empty(k)
+    u = np.empty(k)
+    s = np.empty(k)
+    c = np.empty(k)
+    keep = np.empty(k, dtype=np.bool_)
+    U = np.empty((k, rows.size))
+    S = np.empty((k, rows.size))
+    n_full = full.size
+    _solve_many(L_full, inv_full, full, n_full, YG, rows, U, S)
+    for a in range(rows.size):
+        i = rows[a]
+        p = n_full
+        for t in range(p):
+            idx[t] = full[t]
+            s[t] = S[t, a]
+        first = _first_nonpositive(s, p, keep)
+        if first < p:
+            _load_row(YG, i, c)
+            for t in range(p):
+                u[t] = U[t, a]
+            # _remove keeps the rows of the factor before the first removed variable
+            for t in range(first):
+                L[t, : t + 1] = L_full[t, : t + 1]
+                inv[t] = inv_full[t]
+            while first < p:
+                p = _remove(Q, c, idx, p, L, inv, u, keep, tau)
+                _backward(L, inv, p, u, s)
+                first = _first_nonpositive(s, p, keep)
+        for j in range(k):
+            F[i, j] = 0.0
+        for t in range(p):
+            F[i, idx[t]] = s[t]
+
+
+@njit(**JIT)
+def _full_factor(Q, usable, tau):
+    """The usable variables and the factor of ``Q`` restricted to them."""
+    k = Q.shape[0]
+    full = np.empty(k, dtype=np.int64)
+    n = 0
+    for j in range(k):
+        if usable[j]:
+            full[n] = j
+            n += 1
+    L = np.empty((k, k))
+    inv = np.empty(k)
+    _factor_rows(Q, full, 0, n, L, inv, tau)
+    return full[:n], L, inv
+
+
+@njit(**PARALLEL_JIT)
+def fast(GtG, YG, F):
+    """The FAST approximation that RcppML starts coordinate descent from (``fast_nnls``).
+
+    Per row: the unconstrained solution over all usable variables, then the variables
+    that come out ≤ 0 are removed and the rest re-solved until all are positive (the
+    warm start of Lawson–Hanson from the full passive set). Feasible always, exact when
+    the guessed passive set is the optimal one. The factor of the full set is shared.
+    """
+    r = YG.shape[0]
+    Q, tau, usable, rows = _prepare(GtG, r)
+    full, L_full, inv_full = _full_factor(Q, usable, tau)
+    for b in prange((r + CHUNK - 1) // CHUNK):
+        _fast_rows(Q, YG, F, rows[b * CHUNK : (b + 1) * CHUNK], usable, tau, full, L_full, inv_full)
+
+
+@njit(**JIT)
+def _cd_rows(Q, YG, F, rows, usable, tol, max_iter, sweeps):
+    """Coordinate descent (see ``cd``) for each of ``rows``."""
+    k = Q.shape[0]
+    c = np.empty(k)
+    x = np.empty(k)
+    w = np.empty(k)
+    for i in rows:
+        _load_row(YG, i, c)
+        for j in range(k):
+            x[j] = max(F[i, j], 0.0) if usable[j] else 0.0
+        for j in range(k):
+            w[j] = -_gradient(Q, x, c, j)
+        for it in range(max_iter):
+            change = 0.0
+            xmax = 0.0
+            for j in range(k):
+                if not usable[j]:
+                    continue
+                new = max(x[j] + w[j] / Q[j, j], 0.0)
+                d = new - x[j]
+                if d != 0.0:
+                    x[j] = new
+                    for t in range(k):  # Q is symmetric: row j is column j
+                        w[t] -= Q[j, t] * d
+                    change = max(change, abs(d))
+                xmax = max(xmax, new)
+            sweeps[i] = it + 1
+            if change <= tol * xmax:
+                break
+        for j in range(k):
+            F[i, j] = x[j]
+
+
+@njit(**JIT)
+def _largest(counts):
+    """The largest of ``counts``, or 0."""
+    largest = 0
+    for a in range(counts.size):
+        largest = max(largest, counts[a])
+    return largest
+
+
+@njit(**PARALLEL_JIT)
+def cd(GtG, YG, F, tol, max_iter):
+    """Coordinate descent (as in RcppML's ``nnls``) from the given ``F``, row by row.
+
+    Each sweep sets ``x_j ← max(0, x_j + w_j / Q_jj)`` for j = 0 … k−1, keeping the
+    negative gradient ``w = c − Qx`` up to date. A row stops when the largest change in
+    a sweep is at most ``tol`` times its largest entry, or after ``max_iter`` sweeps.
+    Returns the largest number of sweeps any row made.
+    """
+    r = YG.shape[0]
+    Q, tau, usable, rows = _prepare(GtG, r)
+    sweeps = np.empty(r, dtype=np.int64)
+    for b in prange((r + CHUNK - 1) // CHUNK):
+        _cd_rows(Q, YG, F, rows[b * CHUNK : (b + 1) * CHUNK], usable, tol, max_iter, sweeps)
+    return _largest(sweeps)

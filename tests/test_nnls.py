@@ -1,0 +1,320 @@
+"""nnls, nnls_gram and project (API.md §2, §9 "nnls precision") against scipy."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fastnmf._kernels import nnls as kernels
+from fastnmf.nnls import NNLS_METHODS, nnls, nnls_gram, project
+
+from naive_nnls import kkt_violation, nnls_reference, objective
+
+EXACT = ("bpp", "active_set")
+# Relative objective gap to scipy allowed per method (API.md §9): exact methods 1e-10,
+# coordinate descent 1e-6 at its default tolerance.
+OBJ_TOL = {"bpp": 1e-10, "active_set": 1e-10, "cd": 1e-6}
+KKT_TOL = {"bpp": 1e-9, "active_set": 1e-9, "cd": 1e-4}
+
+
+def problem(m, k, r, seed, signed=False, density=0.4, noise=0.1):
+    """A (m, k) and B (m, r) = A X + noise with a sparse non-negative X, so that many
+    constraints are active. ``signed`` gives A entries of both signs."""
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((m, k)) if signed else rng.random((m, k))
+    X = rng.random((k, r)) * (rng.random((k, r)) < density)
+    B = A @ X + noise * rng.standard_normal((m, r))
+    return A, B
+
+
+def assert_matches_scipy(A, B, X, method):
+    ref = objective(A, nnls_reference(A, B), B)
+    got = objective(A, X, B)
+    floor = 1e-14 * np.sum(np.asarray(B, np.float64) ** 2, axis=0)  # exact fits: f ≈ 0
+    assert np.all(got - ref <= OBJ_TOL[method] * ref + floor), np.max((got - ref) / ref)
+
+
+# --------------------------------------------------------------------------- accuracy
+
+
+@pytest.mark.parametrize("method", NNLS_METHODS)
+@pytest.mark.parametrize("signed", [False, True])
+def test_matches_scipy_column_by_column(method, signed):
+    A, B = problem(40, 8, 30, seed=1, signed=signed)
+    assert np.linalg.cond(A) < 1e2
+    X = nnls(A, B, method=method)
+    assert X.shape == (8, 30) and X.dtype == np.float64
+    assert np.all(X >= 0)
+    assert_matches_scipy(A, B, X, method)
+    if method in EXACT:
+        np.testing.assert_allclose(X, nnls_reference(A, B), rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("method", NNLS_METHODS)
+def test_kkt_conditions(method):
+    A, B = problem(30, 12, 40, seed=2)
+    X = nnls(A, B, method=method)
+    assert np.all(kkt_violation(A, X, B) <= KKT_TOL[method])
+
+
+@pytest.mark.parametrize("method", NNLS_METHODS)
+def test_larger_problem_many_active_constraints(method):
+    A, B = problem(200, 30, 60, seed=3, density=0.2)
+    X = nnls(A, B, method=method)
+    assert 0.3 < np.mean(X == 0) < 0.95  # the constraints matter
+    assert_matches_scipy(A, B, X, method)
+
+
+# --------------------------------------------------------------------------- degenerate problems
+
+
+@pytest.mark.parametrize("method", NNLS_METHODS)
+def test_rank_deficient_duplicate_columns(method):
+    A, B = problem(30, 6, 20, seed=4)
+    A = np.hstack([A, A[:, :3], 2 * A[:, 1:2]])  # rank 6 with 10 columns
+    X = nnls(A, B, method=method)
+    assert np.all(np.isfinite(X)) and np.all(X >= 0)
+    assert_matches_scipy(A, B, X, method)
+    if method in EXACT:
+        assert np.all(kkt_violation(A, X, B) <= 1e-8)
+
+
+@pytest.mark.parametrize("method", EXACT)
+def test_rank_deficient_exact_fit(method):
+    # b in the cone of the columns: the optimum is 0, reached by many x
+    rng = np.random.default_rng(5)
+    A = rng.random((20, 5))
+    A = np.hstack([A, A @ rng.random((5, 4))])  # 4 columns in the span of the others
+    B = A @ (rng.random((9, 15)) * (rng.random((9, 15)) < 0.5))
+    X = nnls(A, B, method=method)
+    assert np.all(objective(A, X, B) <= 1e-20 * np.sum(B**2, axis=0) + 1e-24)
+
+
+@pytest.mark.parametrize("method", NNLS_METHODS)
+def test_zero_columns_get_zero(method):
+    A, B = problem(30, 6, 10, seed=6)
+    A[:, [1, 4]] = 0
+    X = nnls(A, B, method=method)
+    assert np.all(X[[1, 4]] == 0)
+    assert_matches_scipy(A, B, X, method)
+    X0 = nnls(np.zeros((5, 3)), np.ones(5), method=method)
+    np.testing.assert_array_equal(X0, 0)
+
+
+@pytest.mark.parametrize("method", NNLS_METHODS)
+def test_zero_right_hand_side(method):
+    A, _ = problem(10, 4, 1, seed=7)
+    np.testing.assert_array_equal(nnls(A, np.zeros(10), method=method), 0)
+    np.testing.assert_array_equal(nnls(A, np.zeros((10, 3)), method=method), 0)
+
+
+@pytest.mark.parametrize("method", NNLS_METHODS)
+def test_negative_correlations_give_zero(method):
+    rng = np.random.default_rng(8)
+    A = rng.random((15, 5))
+    B = -rng.random((15, 4))  # Aᵀb < 0: every variable is better off at 0
+    assert np.all(A.T @ B < 0)
+    np.testing.assert_array_equal(nnls(A, B, method=method), 0)
+
+
+@pytest.mark.parametrize("method", NNLS_METHODS)
+def test_fewer_rows_than_columns(method):
+    A, B = problem(6, 10, 25, seed=9, signed=True)
+    X = nnls(A, B, method=method)
+    assert X.shape == (10, 25) and np.all(np.isfinite(X)) and np.all(X >= 0)
+    if method in EXACT:
+        assert_matches_scipy(A, B, X, method)
+        assert np.all(kkt_violation(A, X, B) <= 1e-8)
+
+
+@pytest.mark.parametrize("method", NNLS_METHODS)
+def test_single_column_and_single_row(method):
+    rng = np.random.default_rng(10)
+    a = rng.random((12, 1))
+    b = rng.standard_normal(12)
+    x = nnls(a, b, method=method)
+    np.testing.assert_allclose(x, [max(a[:, 0] @ b / (a[:, 0] @ a[:, 0]), 0)], rtol=1e-12)
+    x = nnls(np.array([[2.0, -1.0]]), np.array([4.0]), method=method)  # m = 1
+    assert objective(np.array([[2.0, -1.0]]), x[:, None], np.array([[4.0]]))[0] <= 1e-20
+
+
+# --------------------------------------------------------------------------- shapes and dtypes
+
+
+@pytest.mark.parametrize("method", NNLS_METHODS)
+def test_vector_and_matrix_right_hand_sides(method):
+    A, B = problem(20, 5, 6, seed=11)
+    X = nnls(A, B, method=method)
+    for j in range(B.shape[1]):
+        x = nnls(A, B[:, j], method=method)
+        assert x.shape == (5,)
+        np.testing.assert_allclose(x, X[:, j], rtol=1e-12, atol=1e-14)
+    assert nnls(A, B[:, :1], method=method).shape == (5, 1)
+
+
+@pytest.mark.parametrize("method", NNLS_METHODS)
+def test_float32_stays_float32(method):
+    A, B = problem(30, 6, 20, seed=12)
+    X32 = nnls(A.astype(np.float32), B.astype(np.float32), method=method)
+    assert X32.dtype == np.float32 and np.all(X32 >= 0)
+    f32 = objective(A, X32, B)
+    f64 = objective(A, nnls(A, B), B)
+    assert np.all(f32 - f64 <= 1e-4 * f64)
+    G = nnls_gram((A.T @ A).astype(np.float32), (A.T @ B).astype(np.float32), method=method)
+    assert G.dtype == np.float32
+    # mixed dtypes promote, integers become float64
+    assert nnls(A.astype(np.float32), B, method=method).dtype == np.float64
+    assert nnls(np.array([[1, 0], [0, 2]]), np.array([3, 4]), method=method).dtype == np.float64
+
+
+@pytest.mark.parametrize("method", NNLS_METHODS)
+def test_gram_form_equals_nnls(method):
+    A, B = problem(25, 7, 12, seed=13, signed=True)
+    X = nnls(A, B, method=method)
+    np.testing.assert_allclose(nnls_gram(A.T @ A, A.T @ B, method=method), X, rtol=1e-10, atol=1e-12)
+    x = nnls_gram(A.T @ A, A.T @ B[:, 3], method=method)
+    assert x.shape == (7,)
+    np.testing.assert_allclose(x, X[:, 3], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", NNLS_METHODS)
+def test_thread_count_does_not_change_the_result(method):
+    A, B = problem(60, 10, 300, seed=14)
+    AtA, AtB = A.T @ A, A.T @ B
+    one = nnls_gram(AtA, AtB, method=method, n_threads=1)
+    two = nnls_gram(AtA, AtB, method=method, n_threads=2)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(nnls(A, B, method=method, n_threads=1), nnls(A, B, method=method, n_threads=2))
+
+
+# --------------------------------------------------------------------------- project
+
+
+@pytest.mark.parametrize("method", NNLS_METHODS)
+def test_project_equals_row_by_row_nnls(method):
+    rng = np.random.default_rng(15)
+    H = rng.random((5, 25))
+    X_new = rng.random((12, 5)) @ H * (rng.random((12, 25)) < 0.7)
+    W = project(X_new, H, method=method)
+    assert W.shape == (12, 5) and W.dtype == np.float64
+    for i in range(12):
+        np.testing.assert_allclose(W[i], nnls(H.T, X_new[i], method=method), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(project(sp.csr_matrix(X_new), H, method=method), W, rtol=1e-10, atol=1e-12)
+    assert project(X_new.astype(np.float32), H.astype(np.float32), method=method).dtype == np.float32
+
+
+# --------------------------------------------------------------------------- kernels: warm start
+
+
+@pytest.mark.parametrize("name", EXACT)
+def test_warm_start_gives_the_same_answer(name):
+    kernel = getattr(kernels, name)
+    A, B = problem(40, 10, 50, seed=16)
+    GtG, YG = A.T @ A, np.ascontiguousarray(B.T @ A)
+    cold = np.zeros_like(YG)
+    passive = np.zeros(YG.shape, dtype=bool)
+    kernel(GtG, YG, cold, passive)
+    np.testing.assert_array_equal(passive, cold > 0)  # the final passive sets come back
+    warm = np.zeros_like(YG)
+    kernel(GtG, YG, warm, passive.copy())
+    np.testing.assert_allclose(warm, cold, rtol=1e-12, atol=1e-14)
+    guess = np.random.default_rng(0).random(YG.shape) < 0.5  # any start works
+    other = np.zeros_like(YG)
+    kernel(GtG, YG, other, guess)
+    np.testing.assert_allclose(other, cold, rtol=1e-10, atol=1e-12)
+
+
+def test_cd_kernel_continues_from_given_start():
+    A, B = problem(40, 10, 50, seed=17)
+    GtG, YG = A.T @ A, np.ascontiguousarray(B.T @ A)
+    exact = np.zeros_like(YG)
+    kernels.bpp(GtG, YG, exact, np.zeros(YG.shape, dtype=bool))
+    F = exact.copy()
+    assert kernels.cd(GtG, YG, F, 1e-6, 100) <= 2  # already optimal: stops at once
+    np.testing.assert_allclose(F, exact, rtol=1e-10, atol=1e-12)
+    F = np.zeros_like(YG)
+    kernels.cd(GtG, YG, F, 0.0, 5)
+    assert np.all(F >= 0)  # max_iter sweeps from zero: feasible, not yet optimal
+    assert np.all(objective(A, F.T, B) >= objective(A, exact.T, B) * (1 - 1e-12))
+
+
+# --------------------------------------------------------------------------- inputs and errors
+
+
+def test_inputs_are_not_modified():
+    A, B = problem(20, 5, 8, seed=18)
+    A = np.asfortranarray(A)
+    AtA, AtB = A.T @ A, A.T @ B
+    H, X_new = np.abs(A.T), np.abs(B.T)
+    arrays = [A, B, AtA, AtB, H, X_new]
+    copies = [a.copy() for a in arrays]
+    for method in NNLS_METHODS:
+        nnls(A, B, method=method)
+        nnls(A, B[:, 0], method=method)
+        nnls_gram(AtA, AtB, method=method)
+        project(X_new, H, method=method)
+    for a, c in zip(arrays, copies):
+        np.testing.assert_array_equal(a, c)
+
+
+def test_error_messages():
+    A, B = problem(10, 3, 4, seed=19)
+    with pytest.raises(ValueError, match=r"b has shape \(9, 4\) but A has shape \(10, 3\)"):
+        nnls(A, B[:9])
+    with pytest.raises(ValueError, match=r"b must be 1-D .* 3-D"):
+        nnls(A, np.zeros((10, 2, 2)))
+    with pytest.raises(ValueError, match=r"A must be a 2-D array"):
+        nnls(A[:, 0], B)
+    bad = A.copy()
+    bad[2, 1] = np.nan
+    with pytest.raises(ValueError, match=r"A contains 1 NaN or infinite entries \(first at \(2, 1\)\)"):
+        nnls(bad, B)
+    with pytest.raises(ValueError, match=r"b contains 1 NaN or infinite"):
+        nnls(A, np.where(np.arange(10) == 3, np.inf, 1.0))
+    with pytest.raises(ValueError, match=r"method='lbfgs' is not supported; choose one of 'bpp'"):
+        nnls(A, B, method="lbfgs")
+    with pytest.raises(ValueError, match=r"tol must be a finite number >= 0"):
+        nnls(A, B, method="cd", tol=-1e-3)
+    with pytest.raises(TypeError, match=r"max_iter must be an integer"):
+        nnls(A, B, method="cd", max_iter=10.5)
+    with pytest.raises(ValueError, match=r"n_threads must be >= 1"):
+        nnls(A, B, n_threads=0)
+    with pytest.raises(ValueError, match=r"AtA must be square \(k, k\), got shape \(10, 3\)"):
+        nnls_gram(A, B)
+    with pytest.raises(ValueError, match=r"AtA is not symmetric"):
+        nnls_gram(np.array([[1.0, 2.0], [0.0, 1.0]]), np.ones(2))
+    with pytest.raises(ValueError, match=r"AtB has shape \(4,\) but AtA has shape \(3, 3\)"):
+        nnls_gram(A.T @ A, np.ones(4))
+    with pytest.raises(ValueError, match=r"X_new has shape \(4, 10\) and H has shape \(3, 9\)"):
+        project(B.T, A.T[:, :9])
+    with pytest.raises(ValueError, match=r"X_new contains 1 NaN"):
+        project(sp.csr_matrix(np.array([[np.nan] + [0.0] * 9])), A.T)
+
+
+# --------------------------------------------------------------------------- properties
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    m=st.integers(1, 12),
+    k=st.integers(1, 6),
+    r=st.integers(1, 4),
+    scale=st.sampled_from([1e-3, 0.5, 7.0, 1e4]),
+    method=st.sampled_from(NNLS_METHODS),
+    seed=st.integers(0, 2**16),
+)
+def test_shapes_and_scale_invariance(m, k, r, scale, method, seed):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((m, k)) * (rng.random((m, k)) < 0.8)
+    B = rng.standard_normal((m, r))
+    X = nnls(A, B, method=method)
+    assert X.shape == (k, r) and np.all(np.isfinite(X)) and np.all(X >= 0)
+    Xc = nnls(A, scale * B, method=method)
+    ref = objective(A, X, B)
+    floor = 1e-12 * np.sum(B**2, axis=0)
+    # same objective, scaled by scale² (solutions may differ where A is rank-deficient)
+    tol = 1e-9 if method in EXACT else 1e-5
+    np.testing.assert_allclose(objective(A, Xc, scale * B) / scale**2, ref, rtol=tol, atol=floor.max())
+    if method in EXACT and np.linalg.matrix_rank(A) == k:
+        np.testing.assert_allclose(Xc, scale * X, rtol=1e-8, atol=1e-10 * scale * np.abs(X).max(initial=1))
