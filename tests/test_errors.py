@@ -25,7 +25,7 @@ X = np.random.default_rng(0).random((6, 5))
         (dict(rank=2.5), TypeError, "rank must be an integer"),
         (dict(rank=True), TypeError, "rank must be an integer"),
         (dict(rank=6), ValueError, r"rank=6 exceeds min\(m, n\)=5.*init='random'"),
-        (dict(solver="cd2"), ValueError, "solver='cd2' is not supported; choose one of 'hals', 'mu'"),
+        (dict(solver="cd2"), ValueError, "solver='cd2' is not supported; choose one of 'hals', 'anls_bpp'"),
         (dict(loss="l2"), ValueError, "loss='l2' is not supported"),
         (dict(loss=float("nan")), ValueError, "loss=nan is not supported"),
         (dict(solver="hals", loss="kl"), ValueError, "solver='hals' supports only loss='frobenius'.*'mu'"),
