@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._kernels import nnls as kernels
-from ._threading import thread_limits
+from ._threading import _blas_limits, thread_limits
 from ._validation import (
     as_dense_2d,
     check_choice,
@@ -83,8 +83,9 @@ def nnls(A, b, *, method="bpp", tol=None, max_iter=None, n_threads=None):
     with thread_limits(n_threads):
         A = A.astype(dtype, copy=False)
         B = B.astype(dtype, copy=False)
-        GtG = np.ascontiguousarray(A.T @ A)
-        YG = np.ascontiguousarray(B.T @ A)  # (r, k): one row per right-hand side
+        with _products_blas():
+            GtG = np.ascontiguousarray(A.T @ A)
+            YG = np.ascontiguousarray(B.T @ A)  # (r, k): one row per right-hand side
         F = _solve(GtG, YG, *options)
     return F[0] if vector else F.T
 
@@ -92,8 +93,8 @@ def nnls(A, b, *, method="bpp", tol=None, max_iter=None, n_threads=None):
 def nnls_gram(AtA, AtB, *, method="bpp", tol=None, max_iter=None, n_threads=None):
     """Solve the non-negative least squares problem given its normal equations.
 
-    Minimises ``½ xᵀ (AᵀA) x − (Aᵀb)ᵀ x`` over ``x ≥ 0``, which has the same solutions as
-    ``min ‖A x − b‖₂, x ≥ 0``. Use it when the products are at hand or cheaper to form
+    Minimises ``½ xᵀ (AᵀA) x − (Aᵀb)ᵀ x`` over ``x ≥ 0``, which has the same solutions
+    as ``min ‖A x − b‖₂, x ≥ 0``. Use it when the products are at hand or cheaper to form
     than ``A`` itself (e.g. inside alternating NMF).
 
     Parameters
@@ -202,8 +203,9 @@ def project(X_new, H, *, method="bpp", n_threads=None):
     dtype = np.result_type(X_new.dtype, H.dtype)
     with thread_limits(n_threads):
         H = H.astype(dtype, copy=False)
-        GtG = np.ascontiguousarray(H @ H.T)
-        YG = np.ascontiguousarray(X_new @ H.T, dtype=dtype)  # (m, k), dense also for sparse
+        with _products_blas():
+            GtG = np.ascontiguousarray(H @ H.T)
+            YG = np.ascontiguousarray(X_new @ H.T, dtype=dtype)  # (m, k), also for sparse
         return _solve(GtG, YG, *options)
 
 
@@ -221,6 +223,17 @@ def _check_options(method, tol, max_iter, n_threads):
         CD_TOL if tol is None else tol,
         CD_MAX_ITER if max_iter is None else max_iter,
     )
+
+
+def _products_blas():
+    """BLAS threads for the products that precede a kernel: one.
+
+    OpenBLAS worker threads keep spinning for a while after a multi-threaded call and
+    take the cores from the Numba kernel that follows. Measured on 2 cores (A 500 × 50,
+    5000 right-hand sides): ``nnls`` bpp 59 → 39 ms, active_set 51 → 34 ms with the
+    products on one thread, which itself costs ~3 ms more (7 ms instead of 4).
+    """
+    return _blas_limits(1)
 
 
 def _dense(X, name):

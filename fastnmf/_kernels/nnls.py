@@ -5,17 +5,21 @@ Every kernel solves, for each row ``i`` of ``YG`` (r, k),
     min_{x ≥ 0}  ½ xᵀ Q x − YG[i] · x,        Q = GtG (k, k), symmetric PSD,
 
 and writes ``x`` into row ``i`` of ``F`` (r, k). Rows are independent: the parallel loops
-run over rows (or over chunks of rows that share a passive set) and each task writes only
-its own rows, so the result does not depend on the number of threads. The arithmetic is
-float64 whatever the dtype of the arrays (k × k matrices and k-vectors, cheap to widen);
-``F`` is written in its own dtype.
+run over chunks of rows (or of rows sharing a passive set) and each task writes only its
+own rows, so the result does not depend on the number of threads.
+
+Each public kernel is a thin serial function that widens the inputs to float64 in
+Jacobi-scaled variables (``_prepare``: unit diagonal, so tolerances mean the same for
+every column however scaled), calls a float64-only parallel engine, and writes the
+solutions back in ``F``'s dtype (``_store``). So float32 and float64 both work, and the
+heavy code compiles once.
 
 Singular ``Q``. The Cholesky factorisation of a passive block treats a pivot
-``d ≤ PIVOT_TOL · eps(dtype) · Q_jj`` as zero: that variable's column of ``A`` lies in the
-span of the earlier ones, so holding it at 0 still gives a minimiser of the unconstrained
-sub-problem. The exact methods therefore return an optimal solution of rank-deficient
-problems too, and never divide by zero. Variables with ``Q_jj ≤ 0`` (zero columns of
-``A``) are fixed at 0.
+``d ≤ PIVOT_TOL · eps(dtype)`` (relative to the unit diagonal) as zero: that variable's
+column of ``A`` lies in the span of the earlier ones, so holding it at 0 still gives a
+minimiser of the unconstrained sub-problem. The exact methods therefore return an optimal
+solution of rank-deficient problems too, and never divide by zero. Variables with
+``Q_jj ≤ 0`` (zero columns of ``A``) are fixed at 0.
 
 The factor ``L`` of ``Q[P, P]`` (P listed in ``idx[:p]``) is built row by row
 (Cholesky–Banachiewicz): row ``i`` only needs rows ``< i``, so appending a variable costs
@@ -131,25 +135,53 @@ def _solve_many(L, inv, idx, p, YG, rows, U, S):
 
 
 @njit(**JIT)
-def _prepare(GtG, r):
-    """Q in float64, the pivot threshold for the dtype, which variables may be > 0, and
-    the row indices ``0 … r−1``.
+def _prepare(GtG, YG, F, start_from_F):
+    """Everything a kernel works on, in float64 and in scaled variables ``z = d·x`` with
+    ``d = sqrt(diag Q)`` (Jacobi scaling: unit diagonal, so the sign tolerances and the
+    pivot test mean the same for every column of A, however differently scaled).
 
-    (The parallel kernels allocate through serial helpers like this one: with
+    Returns the scaled ``Q``, the pivot threshold for the dtype, which variables may be
+    > 0, the row indices, ``d``, the scaled ``YG`` and the solution array (scaled ``F``
+    when the method starts from it). ``_store`` writes the solutions back.
+
+    Working in float64 also means that every helper compiles once, not once per dtype.
+    The parallel kernels allocate only through serial helpers like this one: with
     ``parallel=True`` Numba turns every ``np.zeros``/``np.arange`` into a parfor of its
-    own, which costs compile time and buys nothing here.)
+    own, which costs compile time and buys nothing here.
     """
-    Q = GtG.astype(np.float64)
+    r, k = YG.shape
+    d = np.ones(k)
+    usable = np.empty(k, dtype=np.bool_)
+    for j in range(k):
+        usable[j] = GtG[j, j] > 0
+        if usable[j]:
+            d[j] = np.sqrt(np.float64(GtG[j, j]))
+    Q = np.empty((k, k))
+    for i in range(k):
+        for j in range(k):
+            Q[i, j] = GtG[i, j] / (d[i] * d[j])
+    Y = np.empty((r, k))
+    X = np.empty((r, k))
+    for i in range(r):
+        for j in range(k):
+            Y[i, j] = YG[i, j] / d[j]
+            if start_from_F:
+                X[i, j] = F[i, j] * d[j]
     tau = PIVOT_TOL * np.finfo(GtG.dtype).eps
-    usable = np.empty(Q.shape[0], dtype=np.bool_)
-    for j in range(Q.shape[0]):
-        usable[j] = Q[j, j] > 0.0
-    return Q, tau, usable, np.arange(r)
+    return Q, tau, usable, np.arange(r), d, Y, X
+
+
+@njit(**JIT)
+def _store(X, d, F):
+    """``F = X / d``: the solutions back in the original variables and dtype."""
+    for i in range(F.shape[0]):
+        for j in range(F.shape[1]):
+            F[i, j] = X[i, j] / d[j]
 
 
 @njit(**JIT)
 def _load_row(YG, i, c):
-    """``c = YG[i]`` in float64; returns ``max |c|``, the scale of the gradient tests."""
+    """``c = YG[i]``; returns ``max |c|``, the scale of the gradient tests."""
     cmax = 0.0
     for j in range(c.size):
         c[j] = YG[i, j]
@@ -298,40 +330,51 @@ def _lh_rows(Q, YG, F, passive, rows, usable, tau):
 
 
 @njit(**PARALLEL_JIT)
+def _active_set(Q, Y, X, passive, usable, tau, rows):
+    """The parallel part of ``active_set``, in float64 (compiled once for all dtypes)."""
+    for b in prange((rows.size + CHUNK - 1) // CHUNK):
+        _lh_rows(Q, Y, X, passive, rows[b * CHUNK : (b + 1) * CHUNK], usable, tau)
+
+
+@njit(**JIT)
 def active_set(GtG, YG, F, passive):
     """Lawson–Hanson active set for every row of ``YG``; warm start from ``passive``.
 
     ``passive`` (r, k) bool is the starting passive set of each row and is overwritten
     with the final one. ``F`` (r, k) receives the solutions.
     """
-    r = YG.shape[0]
-    Q, tau, usable, rows = _prepare(GtG, r)
-    for b in prange((r + CHUNK - 1) // CHUNK):
-        _lh_rows(Q, YG, F, passive, rows[b * CHUNK : (b + 1) * CHUNK], usable, tau)
+    Q, tau, usable, rows, d, Y, X = _prepare(GtG, YG, F, False)
+    _active_set(Q, Y, X, passive, usable, tau, rows)
+    _store(X, d, F)
 
 
 # --------------------------------------------------------------------------- BPP
 
 
 @njit(**JIT)
-def _group_rows(passive, rows):
+def _passive_hash(passive, i):
+    """A hash of row ``i``'s passive set (equal sets, equal hashes)."""
+    h = np.int64(1469598103934665603)
+    for j in range(passive.shape[1]):
+        if passive[i, j]:
+            h = h * np.int64(1099511628211) + np.int64(j + 1)  # wraps modulo 2^64
+    return h
+
+
+@njit(**JIT)
+def _group_rows(passive, rows, hashes, group):
     """Order ``rows`` so that equal passive sets are adjacent; cut groups and tasks.
 
-    Returns ``(order, starts, tasks)``: the rows sorted by a hash of their passive set;
+    Returns ``(order, starts, tasks)``: the rows sorted by the hash of their passive set;
     ``order[starts[g]:starts[g+1]]`` is group g, at most ``CHUNK`` rows sharing one
     passive set; task q (one parallel iteration) is groups ``tasks[q] … tasks[q+1]−1``,
     about ``CHUNK`` rows. A hash collision only splits a group, never merges two sets.
+    With ``group`` False, every row is a group of its own, in the given order.
     """
     n = rows.size
     k = passive.shape[1]
-    keys = np.empty(n, dtype=np.int64)
-    for a in range(n):
-        h = np.int64(1469598103934665603)
-        for j in range(k):
-            if passive[rows[a], j]:
-                h = h * np.int64(1099511628211) + np.int64(j + 1)  # wraps modulo 2^64
-        keys[a] = h
-    perm = np.argsort(keys, kind="mergesort")
+    keys = hashes[rows]
+    perm = np.argsort(keys, kind="mergesort") if group else np.arange(n)
     order = rows[perm]
     starts = np.empty(n + 1, dtype=np.int64)
     tasks = np.empty(n + 1, dtype=np.int64)
@@ -339,6 +382,7 @@ def _group_rows(passive, rows):
     q = 0
     for a in range(n):
         new = a == 0 or a - starts[g - 1] >= CHUNK or keys[perm[a]] != keys[perm[a - 1]]
+        new = new or not group
         if not new:
             for j in range(k):
                 if passive[order[a], j] != passive[order[a - 1], j]:
@@ -356,7 +400,7 @@ def _group_rows(passive, rows):
 
 
 @njit(**JIT)
-def _bpp_groups(Q, YG, F, passive, order, starts, g0, g1, usable, tau, ninf, tries, done):
+def _bpp_groups(Q, YG, F, passive, hashes, order, starts, g0, g1, usable, tau, ninf, tries, done):
     """One round of Kim & Park's Algorithm 1 for the rows of groups ``g0 … g1−1``.
 
     Per group, one factorisation of ``Q[P, P]`` for the shared passive set P; per row,
@@ -364,7 +408,7 @@ def _bpp_groups(Q, YG, F, passive, order, starts, g0, g1, usable, tau, ninf, tri
     variables V = {j ∈ P: x_j < 0} ∪ {j ∉ P: y_j < 0}: all of them while |V| keeps
     falling (or for ``PBAR`` rounds without progress), else only the largest index in V
     (the backup rule). A row with V = ∅ is optimal: its solution goes to ``F`` and it is
-    marked done.
+    marked done; the others get their new passive set and its hash.
     """
     k = Q.shape[0]
     idx = np.empty(k, dtype=np.int64)
@@ -383,13 +427,13 @@ def _bpp_groups(Q, YG, F, passive, order, starts, g0, g1, usable, tau, ninf, tri
             if passive[order[starts[g]], j]:
                 idx[p] = j
                 p += 1
-        group = order[starts[g] : starts[g + 1]]
+        members = order[starts[g] : starts[g + 1]]
         _factor_rows(Q, idx, 0, p, L, inv, tau)  # one factorisation for the group
-        many = group.size >= 4
+        many = members.size >= 4  # then solve for all members at once
         if many:
-            _solve_many(L, inv, idx, p, YG, group, U, S)
-        for a in range(group.size):
-            i = group[a]
+            _solve_many(L, inv, idx, p, YG, members, U, S)
+        for a in range(members.size):
+            i = members[a]
             cmax = _load_row(YG, i, c)
             if many:
                 for t in range(p):
@@ -431,52 +475,96 @@ def _bpp_groups(Q, YG, F, passive, order, starts, g0, g1, usable, tau, ninf, tri
             for j in range(k):
                 if flip[j]:
                     passive[i, j] = not passive[i, j]
+            hashes[i] = _passive_hash(passive, i)
 
 
 @njit(**JIT)
-def _bpp_start(passive, usable):
-    """Restrict the warm start to usable variables; the per-row state of the exchange rule:
-    the smallest |V| so far, the full exchanges left without progress, and done flags."""
+def _bpp_start(Y, X, passive, usable):
+    """The state of every row before the first round.
+
+    Restricts the warm start to usable variables. A row with an empty passive set takes
+    Kim & Park's first iteration here, which needs no solve: x = 0, y = −c, so every
+    variable with c_j > 0 becomes passive (and the row is done if there is none).
+    Returns the hashes of the passive sets and the state of the exchange rule: the
+    smallest |V| so far, the full exchanges left without progress, and done flags.
+    """
     r, k = passive.shape
-    for i in range(r):
-        for j in range(k):
-            passive[i, j] = passive[i, j] and usable[j]
+    hashes = np.empty(r, dtype=np.int64)
     ninf = np.full(r, k + 1, dtype=np.int64)
     tries = np.full(r, PBAR, dtype=np.int64)
-    return ninf, tries, np.zeros(r, dtype=np.bool_)
+    done = np.zeros(r, dtype=np.bool_)
+    for i in range(r):
+        empty = True
+        cmax = 0.0
+        for j in range(k):
+            passive[i, j] = passive[i, j] and usable[j]
+            empty = empty and not passive[i, j]
+            cmax = max(cmax, abs(Y[i, j]))
+        if empty:
+            n_bad = 0
+            for j in range(k):
+                passive[i, j] = usable[j] and Y[i, j] > KKT_TOL * cmax
+                n_bad += passive[i, j]
+            ninf[i] = n_bad
+            if n_bad == 0:
+                done[i] = True
+                X[i, :] = 0.0
+        hashes[i] = _passive_hash(passive, i)
+    return hashes, ninf, tries, done
+
+
+@njit(**JIT)
+def _undone(rows, done):
+    """The rows not done, in their order (in place)."""
+    n = 0
+    for a in range(rows.size):
+        if not done[rows[a]]:
+            rows[n] = rows[a]
+            n += 1
+    return rows[:n]
 
 
 @njit(**PARALLEL_JIT)
+def _bpp(Q, Y, X, passive, usable, tau, rows):
+    """The parallel part of ``bpp``, in float64 (compiled once for all dtypes)."""
+    k = Q.shape[0]
+    hashes, ninf, tries, done = _bpp_start(Y, X, passive, usable)
+    rows = _undone(rows, done)
+    max_rounds = 4 * k + 30
+    group = True
+    for round_ in range(max_rounds + 1):
+        if rows.size == 0:
+            break
+        # Group equal passive sets while that finds some (Algorithm 2); once every set
+        # is distinct, sorting is wasted work and each row is its own group.
+        order, starts, tasks = _group_rows(passive, rows, hashes, group)
+        group = starts.size - 1 < rows.size
+        for q in prange(tasks.size - 1):
+            g0, g1 = tasks[q], tasks[q + 1]
+            if round_ < max_rounds:
+                _bpp_groups(
+                    Q, Y, X, passive, hashes, order, starts, g0, g1, usable, tau, ninf, tries, done
+                )
+            else:  # safety net
+                _lh_rows(Q, Y, X, passive, order[starts[g0] : starts[g1]], usable, tau)
+        rows = _undone(rows, done)
+
+
+@njit(**JIT)
 def bpp(GtG, YG, F, passive):
     """Block principal pivoting (Kim & Park 2011) for every row of ``YG``.
 
     Algorithm 2 of the paper (column grouping): all rows iterate together; each round the
     rows still infeasible are grouped by passive set and each group shares one Cholesky
-    factorisation of ``Q[P, P]`` (``_bpp_groups``, Algorithm 1 per row). ``passive``
-    (r, k) bool is the warm start and receives the final passive sets. Rows still
-    infeasible after ``4k + 30`` rounds (only through rounding on degenerate problems)
-    finish with Lawson–Hanson from their last passive set.
+    factorisation of ``Q[P, P]`` (``_bpp_groups``, Algorithm 1 per row); grouping stops
+    once a round finds every set distinct. ``passive`` (r, k) bool is the warm start
+    (all False: Kim & Park's cold start x = 0) and receives the final passive sets. Rows
+    still infeasible after ``4k + 30`` rounds (only through rounding on degenerate
+    problems) finish with Lawson–Hanson from their last passive set.
     """
-    r, k = YG.shape
-    Q, tau, usable, rows = _prepare(GtG, r)
-    ninf, tries, done = _bpp_start(passive, usable)
-    max_rounds = 4 * k + 30
-    for round_ in range(max_rounds + 1):
-        order, starts, tasks = _group_rows(passive, rows)
-        for q in prange(tasks.size - 1):
-            g0, g1 = tasks[q], tasks[q + 1]
-            if round_ < max_rounds:
-                _bpp_groups(Q, YG, F, passive, order, starts, g0, g1, usable, tau, ninf, tries, done)
-            else:  # safety net
-                _lh_rows(Q, YG, F, passive, order[starts[g0] : starts[g1]], usable, tau)
-        n = 0  # keep the infeasible rows, in their original order
-        for a in range(rows.size):
-            if not done[rows[a]]:
-                rows[n] = rows[a]
-                n += 1
-        rows = rows[:n]
-        if n == 0:
-            break
+    Q, tau, usable, rows, d, Y, X = _prepare(GtG, YG, F, False)
+    _bpp(Q, Y, X, passive, usable, tau, rows)
+    _store(X, d, F)
 
 
 # --------------------------------------------------------------------------- coordinate descent
@@ -539,6 +627,14 @@ def _full_factor(Q, usable, tau):
 
 
 @njit(**PARALLEL_JIT)
+def _fast(Q, Y, X, usable, tau, rows):
+    """The parallel part of ``fast``, in float64 (compiled once for all dtypes)."""
+    full, L_full, inv_full = _full_factor(Q, usable, tau)
+    for b in prange((rows.size + CHUNK - 1) // CHUNK):
+        _fast_rows(Q, Y, X, rows[b * CHUNK : (b + 1) * CHUNK], usable, tau, full, L_full, inv_full)
+
+
+@njit(**JIT)
 def fast(GtG, YG, F):
     """The FAST approximation that RcppML starts coordinate descent from (``fast_nnls``).
 
@@ -547,11 +643,9 @@ def fast(GtG, YG, F):
     warm start of Lawson–Hanson from the full passive set). Feasible always, exact when
     the guessed passive set is the optimal one. The factor of the full set is shared.
     """
-    r = YG.shape[0]
-    Q, tau, usable, rows = _prepare(GtG, r)
-    full, L_full, inv_full = _full_factor(Q, usable, tau)
-    for b in prange((r + CHUNK - 1) // CHUNK):
-        _fast_rows(Q, YG, F, rows[b * CHUNK : (b + 1) * CHUNK], usable, tau, full, L_full, inv_full)
+    Q, tau, usable, rows, d, Y, X = _prepare(GtG, YG, F, False)
+    _fast(Q, Y, X, usable, tau, rows)
+    _store(X, d, F)
 
 
 @njit(**JIT)
@@ -588,16 +682,14 @@ def _cd_rows(Q, YG, F, rows, usable, tol, max_iter, sweeps):
             F[i, j] = x[j]
 
 
-@njit(**JIT)
-def _largest(counts):
-    """The largest of ``counts``, or 0."""
-    largest = 0
-    for a in range(counts.size):
-        largest = max(largest, counts[a])
-    return largest
-
-
 @njit(**PARALLEL_JIT)
+def _cd(Q, Y, X, usable, tol, max_iter, rows, sweeps):
+    """The parallel part of ``cd``, in float64 (compiled once for all dtypes)."""
+    for b in prange((rows.size + CHUNK - 1) // CHUNK):
+        _cd_rows(Q, Y, X, rows[b * CHUNK : (b + 1) * CHUNK], usable, tol, max_iter, sweeps)
+
+
+@njit(**JIT)
 def cd(GtG, YG, F, tol, max_iter):
     """Coordinate descent (as in RcppML's ``nnls``) from the given ``F``, row by row.
 
@@ -606,9 +698,8 @@ def cd(GtG, YG, F, tol, max_iter):
     a sweep is at most ``tol`` times its largest entry, or after ``max_iter`` sweeps.
     Returns the largest number of sweeps any row made.
     """
-    r = YG.shape[0]
-    Q, tau, usable, rows = _prepare(GtG, r)
-    sweeps = np.empty(r, dtype=np.int64)
-    for b in prange((r + CHUNK - 1) // CHUNK):
-        _cd_rows(Q, YG, F, rows[b * CHUNK : (b + 1) * CHUNK], usable, tol, max_iter, sweeps)
-    return _largest(sweeps)
+    Q, tau, usable, rows, d, Y, X = _prepare(GtG, YG, F, True)
+    sweeps = np.zeros(rows.size, dtype=np.int64)
+    _cd(Q, Y, X, usable, tol, max_iter, rows, sweeps)
+    _store(X, d, F)
+    return sweeps.max() if rows.size > 0 else 0
