@@ -109,14 +109,7 @@ def check_values(name, arr):
 
     Returns ``(total, sqnorm, n_zeros)``, the sums in float64.
     """
-    c_order = arr if arr.flags.c_contiguous else arr.T
-    sums, sqsums, negatives, nonfinite, zeros = scan_dense(c_order)
-    if nonfinite.any():
-        count, position = int(nonfinite.sum()), _first_position(arr, lambda a: ~np.isfinite(a))
-        raise ValueError(
-            f"{name} contains {count} NaN or infinite entries (first at {position}); "
-            "remove or impute them, or pass mask= to leave them out of the loss."
-        )
+    sums, sqsums, negatives, nonfinite, zeros = _scan(name, arr, "remove or impute them")
     if negatives.any():
         count, position = int(negatives.sum()), _first_position(arr, lambda a: a < 0)
         raise ValueError(
@@ -171,12 +164,16 @@ def check_callback(callback):
 
 def check_finite(name, arr):
     """Raise ValueError if a dense array holds NaN or inf (negative entries are allowed)."""
+    _scan(name, arr, "remove or impute them before solving")
+
+
+def _scan(name, arr, fix):
+    """The per-row statistics of ``scan_dense``; raises on NaN/inf with ``fix`` as advice."""
     c_order = arr if arr.flags.c_contiguous else arr.T
-    nonfinite = scan_dense(c_order)[3]
+    stats = scan_dense(c_order)
+    nonfinite = stats[3]
     if nonfinite.any():
         count = int(nonfinite.sum())
         position = _first_position(arr, lambda a: ~np.isfinite(a))
-        raise ValueError(
-            f"{name} contains {count} NaN or infinite entries (first at {position}); "
-            "remove or impute them before solving."
-        )
+        raise ValueError(f"{name} contains {count} NaN or infinite entries (first at {position}); {fix}.")
+    return stats
