@@ -1,0 +1,399 @@
+"""fastnmf side by side with scikit-learn and the two-GEMM floor, in one run.
+
+    python benchmarks/compare.py            # the full table (a few minutes)
+    python benchmarks/compare.py --quick    # smaller shapes, under a minute
+
+Prints ONE table (the one the README's performance section quotes). Every timing is the
+best of 3 repeats; fastnmf is compiled (or loaded from Numba's cache) before anything is
+timed, except in row (e) which measures exactly that in fresh processes. fastnmf and
+scikit-learn start from the same factors: fastnmf's nndsvda ``(W0, H0)``
+(``fastnmf.nmf(X, k, max_iter=0)``), passed to scikit-learn as ``init="custom"``.
+
+Rows:
+  (a) HALS seconds per outer iteration and its ratio to the two-GEMM floor
+      (``X @ Hᵀ`` + ``Xᵀ @ W``), float64 and float32; scikit-learn ``cd`` beside it.
+  (b) time to reach the objective ½‖X − WH‖² that scikit-learn ``cd`` reaches after 200
+      iterations: fastnmf HALS (stopped by a callback) vs scikit-learn ``cd``.
+  (c) the 50×100 exactly rank-5 integer example: time to relative error < 1e-6.
+  (d) multiplicative updates for the generalised KL divergence, seconds per iteration.
+  (e) fresh-process ``import fastnmf`` + first small ``nmf()``: warm and cold Numba cache.
+
+This file lives in the asv benchmark directory, so asv imports it: it defines no
+``time_``/``track_``/``mem_`` names and does nothing on import.
+"""
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+import warnings
+
+import numpy as np
+
+if __package__:
+    from .common import dense_data, first_call_seconds, frobenius_objective, initial_factors, rank5_example, warm_jit
+else:  # run as a script: python benchmarks/compare.py
+    from common import dense_data, first_call_seconds, frobenius_objective, initial_factors, rank5_example, warm_jit
+
+REPEATS = 3
+
+FULL = dict(
+    a_shape=(10000, 2000, 30), a_iters=20,
+    b_shapes=[(2000, 1000, 20), (10000, 2000, 30)], b_sklearn_iters=200, b_max_iter=20000,
+    c_target=1e-6, c_cap_iters=50_000, c_cap_seconds=60.0,
+    d_shape=(2000, 1000, 20), d_iters=100,
+    e_cold_repeats=REPEATS,
+)
+QUICK = dict(
+    a_shape=(2000, 1000, 20), a_iters=10,
+    b_shapes=[(1000, 500, 10), (1500, 800, 15)], b_sklearn_iters=200, b_max_iter=20000,
+    c_target=1e-6, c_cap_iters=50_000, c_cap_seconds=5.0,
+    d_shape=(1000, 500, 10), d_iters=20,
+    e_cold_repeats=1,
+)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def best_of(fn, repeats=REPEATS):
+    """``(best wall seconds, result of the best run)`` of ``fn()`` over ``repeats`` calls."""
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        elapsed = time.perf_counter() - start
+        if elapsed < best:
+            best, out = elapsed, result
+    return best, out
+
+
+def best_of_interleaved(fns, repeats=REPEATS):
+    """Best wall seconds and result of each callable, the callables taking turns.
+
+    Round r runs every callable once, so a burst of load from elsewhere hits all the
+    contenders alike and the best-of-``repeats`` picks the quiet rounds for all of them.
+    """
+    best = [float("inf")] * len(fns)
+    out = [None] * len(fns)
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            result = fn()
+            elapsed = time.perf_counter() - start
+            if elapsed < best[i]:
+                best[i], out[i] = elapsed, result
+    return best, out
+
+
+def sklearn_nmf(X, k, W0, H0, max_iter, **kwargs):
+    """scikit-learn NMF from ``(W0, H0)`` (copied: its ``cd`` updates W in place), tol=0."""
+    from sklearn.decomposition import NMF
+
+    model = NMF(n_components=k, init="custom", tol=0, max_iter=max_iter, **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning: stopping at max_iter is intended
+        W = model.fit_transform(X, W=W0.copy(), H=H0.copy())
+    return W, model.components_, model
+
+
+def two_gemm(X, W, Ht, inner=5):
+    """A callable running the pair ``X @ Ht``, ``X.T @ W`` ``inner`` times (divide by inner)."""
+
+    def pair():
+        for _ in range(inner):
+            X @ Ht
+            X.T @ W
+
+    pair()  # first-touch / thread-pool start-up
+    return pair
+
+
+def loop_seconds_per_iteration(res):
+    """Mean seconds of one outer iteration from a result's history (init and result excluded)."""
+    s = res.history["seconds"]
+    return float(s[-1] - s[0]) / max(res.n_iter, 1)
+
+
+def kl_divergence(X, W, H):
+    """Generalised KL ``Σ X log(X / WH) − X + WH`` in float64 (0 log 0 = 0)."""
+    X = np.asarray(X, np.float64)
+    WH = np.asarray(W, np.float64) @ np.asarray(H, np.float64)
+    nz = X > 0
+    return float(np.sum(X[nz] * np.log(X[nz] / WH[nz])) - X.sum() + WH.sum())
+
+
+class Bound(float):
+    """A lower bound (the run was capped before it got there): printed as ``>value``."""
+
+
+def fmt_s(seconds):
+    if isinstance(seconds, Bound):
+        return ">" + fmt_s(float(seconds))
+    if seconds is None or not np.isfinite(seconds):
+        return "—"
+    if seconds >= 1:
+        return f"{seconds:.3g} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds * 1e6:.3g} µs"
+
+
+def fmt_ratio(r):
+    if isinstance(r, Bound):
+        return ">" + fmt_ratio(float(r))
+    return "—" if r is None or not np.isfinite(r) else f"{r:.2f}×"
+
+
+def shape_name(shape, dtype=None):
+    m, n, k = shape
+    return f"{m}×{n} k={k}" + (f" {np.dtype(dtype).name}" if dtype is not None else "")
+
+
+def environment_lines():
+    import numba
+    import sklearn
+    from threadpoolctl import threadpool_info
+
+    import fastnmf
+
+    uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    blas = [f"{i.get('internal_api')} {i.get('version')} ({i.get('num_threads')} threads)"
+            for i in threadpool_info() if i.get("user_api") == "blas"]
+    return [
+        f"uptime: {uptime}",
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs | Python {platform.python_version()} | "
+        f"numpy {np.__version__} | BLAS {', '.join(blas) or '?'}",
+        f"fastnmf {fastnmf.__version__} (numba {numba.__version__}, {numba.get_num_threads()} threads, "
+        f"layer {numba.config.THREADING_LAYER}) | scikit-learn {sklearn.__version__}",
+    ]
+
+
+# --- the rows ------------------------------------------------------------------------------
+
+
+def row_a(cfg, dtype):
+    """HALS seconds per outer iteration vs the two-GEMM floor (and sklearn cd)."""
+    import fastnmf
+
+    X, k = dense_data(cfg["a_shape"], dtype)
+    W0, H0 = initial_factors(X, k)
+    warm_jit(dtype, solver="hals")
+    n = cfg["a_iters"]
+    per_it = []
+
+    def hals():
+        res = fastnmf.nmf(X, k, solver="hals", init=(W0, H0), tol=0, max_iter=n)
+        per_it.append(loop_seconds_per_iteration(res))
+        return res
+
+    inner = 5
+    floor_pair = two_gemm(X, np.ascontiguousarray(W0), np.ascontiguousarray(H0.T), inner)
+    (wall, floor, sk_wall), _ = best_of_interleaved(
+        [hals, floor_pair, lambda: sklearn_nmf(X, k, W0, H0, n, solver="cd")])
+    fast, floor, sk = min(per_it), floor / inner, sk_wall / n
+    return dict(
+        row="(a)", workload=shape_name(cfg["a_shape"], dtype), measure="s / outer iteration",
+        fast=fast, sk=sk, floor=floor, sk_ratio=sk / fast, floor_ratio=fast / floor,
+        detail=f"hals vs cd, {n} it; fastnmf whole call {fmt_s(wall / n)}/it",
+    )
+
+
+def row_b(cfg, shape):
+    """Time to the objective scikit-learn cd reaches after 200 iterations."""
+    import fastnmf
+
+    X, k = dense_data(shape, np.float64)
+    W0, H0 = initial_factors(X, k)
+    warm_jit(np.float64, solver="hals")
+    n_sk = cfg["b_sklearn_iters"]
+    W, H, _ = sklearn_nmf(X, k, W0, H0, n_sk, solver="cd")  # deterministic: sets the target
+    target = frobenius_objective(X, W, H)
+    rel_sk = np.sqrt(2 * target) / np.linalg.norm(X)
+
+    def hals():
+        return fastnmf.nmf(X, k, solver="hals", init=(W0, H0), tol=0, max_iter=cfg["b_max_iter"],
+                           callback=lambda info: bool(info.objective <= target))
+
+    (fast_time, sk_time), (res, _) = best_of_interleaved(
+        [hals, lambda: sklearn_nmf(X, k, W0, H0, n_sk, solver="cd")])
+    reached = res.stop_reason == "callback"
+    detail = (f"target ½‖X−WH‖²={target:.6g} (rel.err {rel_sk:.4g}) = cd after {n_sk} it; "
+              f"hals {'reached it in' if reached else 'did NOT reach it in'} {res.n_iter} it")
+    return dict(
+        row="(b)", workload=shape_name(shape, np.float64), measure="s to cd@200 objective",
+        fast=fast_time if reached else None, sk=sk_time, floor=None,
+        sk_ratio=sk_time / fast_time if reached else None, floor_ratio=None, detail=detail,
+    )
+
+
+def row_c(cfg):
+    """The 50×100 rank-5 example to relative error < target."""
+    import fastnmf
+
+    X = rank5_example()
+    target = cfg["c_target"]
+    W0, H0 = initial_factors(X, 5)
+    norm = np.linalg.norm(X)
+    warm_jit(np.float64, solver="hals")
+    fast_time, res = best_of(lambda: fastnmf.nmf(X, 5, solver="hals", init=(W0, H0), target_error=target,
+                                                 tol=0, max_iter=1_000_000))
+    # scikit-learn has no callback: run cd in chunks from the previous factors (with tol=0
+    # and no shuffling, chained chunks are exactly one long run), then find the exact
+    # iteration inside the chunk that crosses the target and time one clean run to it.
+    W, H, done, chunk, rel = W0.copy(), H0.copy(), 0, 100, np.inf
+    start = time.perf_counter()
+    while done < cfg["c_cap_iters"] and time.perf_counter() - start < cfg["c_cap_seconds"]:
+        W_next, H_next, _ = sklearn_nmf(X, 5, W, H, chunk, solver="cd")
+        rel = np.linalg.norm(X - W_next @ H_next) / norm
+        if rel < target:
+            break
+        W, H, done = W_next, H_next, done + chunk
+    search_seconds = time.perf_counter() - start
+    if rel < target:
+        for extra in range(1, chunk + 1):  # W, H are the factors after `done` iterations
+            W, H, _ = sklearn_nmf(X, 5, W, H, 1, solver="cd")
+            if np.linalg.norm(X - W @ H) / norm < target:
+                break
+        n_sk = done + extra
+        sk_time, _ = best_of(lambda: sklearn_nmf(X, 5, W0, H0, n_sk, solver="cd"))
+        detail = f"hals {res.n_iter} it, rel.err {res.relative_error:.3g}; cd {n_sk} it"
+        sk_ratio = sk_time / fast_time
+    else:  # not reached within the cap: the time spent is a lower bound
+        sk_time, sk_ratio = Bound(search_seconds), Bound(search_seconds / fast_time)
+        detail = (f"hals {res.n_iter} it, rel.err {res.relative_error:.3g}; cd did NOT reach it: "
+                  f"rel.err {rel:.3g} after {done} it / {search_seconds:.1f} s (cap)")
+    return dict(
+        row="(c)", workload="50×100 rank-5 integer", measure=f"s to rel.err < {target:g}",
+        fast=fast_time if res.relative_error < target else None, sk=sk_time, floor=None,
+        sk_ratio=sk_ratio, floor_ratio=None, detail=detail,
+    )
+
+
+def row_d(cfg):
+    """Multiplicative updates for the generalised KL divergence, seconds per iteration."""
+    import fastnmf
+
+    X, k = dense_data(cfg["d_shape"], np.float64)
+    W0, H0 = initial_factors(X, k)
+    warm_jit(np.float64, solver="mu", loss="kl")
+    n = cfg["d_iters"]
+    per_it = []
+
+    def mu():
+        res = fastnmf.nmf(X, k, solver="mu", loss="kl", init=(W0, H0), tol=0, max_iter=n)
+        per_it.append(loop_seconds_per_iteration(res))
+        return res
+
+    inner = 5
+    floor_pair = two_gemm(X, np.ascontiguousarray(W0), np.ascontiguousarray(H0.T), inner)
+    (fast_wall, sk_wall, floor), (res, (W, H, _), _) = best_of_interleaved(
+        [mu, lambda: sklearn_nmf(X, k, W0, H0, n, solver="mu", beta_loss="kullback-leibler"), floor_pair])
+    fast, sk, floor = fast_wall / n, sk_wall / n, floor / inner
+    detail = (f"{n} it, whole calls; KL reached fastnmf {res.objective:.6g} vs sklearn "
+              f"{kl_divergence(X, W, H):.6g}; fastnmf loop only {fmt_s(min(per_it))}/it")
+    return dict(
+        row="(d)", workload=shape_name(cfg["d_shape"], np.float64), measure="s / iteration, MU KL",
+        fast=fast, sk=sk, floor=floor, sk_ratio=sk / fast, floor_ratio=fast / floor, detail=detail,
+    )
+
+
+def row_e(cfg, cold):
+    """Fresh process: import fastnmf + first nmf() on 100×100."""
+    repeats = cfg["e_cold_repeats"] if cold else REPEATS
+    seconds = first_call_seconds(cold=cold, repeats=repeats)
+    return dict(
+        row="(e)", workload="fresh process, 100×100 k=5",
+        measure=f"s import+first call, {'cold' if cold else 'warm'}",
+        fast=seconds, sk=None, floor=None, sk_ratio=None, floor_ratio=None,
+        detail=f"whole `python -c` wall time, best of {repeats}" + ("; empty NUMBA_CACHE_DIR" if cold else ""),
+    )
+
+
+def startup_breakdown():
+    """Where the warm first-call time goes (one fresh process, cache already warm)."""
+    code = (
+        "import sys, time; t0 = time.perf_counter(); import numpy as np; t1 = time.perf_counter();"
+        "import fastnmf; t2 = time.perf_counter(); sk = 'sklearn' in sys.modules;"
+        "fastnmf.nmf(np.random.rand(100, 100), 5); t3 = time.perf_counter();"
+        "print(f'import numpy {t1-t0:.2f} s, import fastnmf {t2-t1:.2f} s '"
+        "f'(numba{\" + scikit-learn\" if sk else \"\"}), first nmf() {t3-t2:.2f} s')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    return out.stdout.strip() or out.stderr.strip().splitlines()[-1]
+
+
+# --- the table -----------------------------------------------------------------------------
+
+COLUMNS = [
+    ("row", "", 3, "<"),
+    ("workload", "workload", 26, "<"),
+    ("measure", "measure", 26, "<"),
+    ("fast", "fastnmf", 9, ">"),
+    ("sk", "sklearn", 9, ">"),
+    ("floor", "2-GEMM floor", 12, ">"),
+    ("sk_ratio", "sklearn/fastnmf", 15, ">"),
+    ("floor_ratio", "fastnmf/floor", 13, ">"),
+    ("detail", "notes", 0, "<"),
+]
+
+
+def format_row(row):
+    cells = []
+    for key, _, width, align in COLUMNS:
+        value = row.get(key)
+        if key in ("fast", "sk", "floor"):
+            value = fmt_s(value)
+        elif key in ("sk_ratio", "floor_ratio"):
+            value = fmt_ratio(value)
+        cells.append(f"{value:{align}{width}}" if width else str(value))
+    return "  ".join(cells)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller shapes; finishes in under a minute")
+    args = parser.parse_args(argv)
+    cfg = QUICK if args.quick else FULL
+    header = environment_lines()  # `uptime` first, before any load of our own
+    started = time.perf_counter()
+
+    steps = [(row_a, (cfg, dtype)) for dtype in (np.float64, np.float32)]
+    steps += [(row_b, (cfg, shape)) for shape in cfg["b_shapes"]]
+    steps += [(row_c, (cfg,)), (row_d, (cfg,)), (row_e, (cfg, False)), (row_e, (cfg, True))]
+    rows = []
+    for fn, fn_args in steps:
+        rows.append(fn(*fn_args))
+        row = rows[-1]
+        print(f"[{time.perf_counter() - started:6.1f} s] {row['row']} {row['workload']}: {row['measure']} done",
+              file=sys.stderr, flush=True)
+    breakdown = startup_breakdown()
+    end_load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+    title = (f"fastnmf vs scikit-learn vs the two-GEMM floor ({'--quick' if args.quick else 'full'} run; "
+             f"every timing best of {REPEATS}; same nndsvda init for both libraries)")
+    head = "  ".join(f"{label:{align}{width}}" if width else label for _, label, width, align in COLUMNS)
+    rule = "-" * max(len(head) + 40, len(title))
+    print(title)
+    for line in header:
+        print(line)
+    print(rule)
+    print(head)
+    print(rule)
+    for row in rows:
+        print(format_row(row))
+    print(rule)
+    print(f"(e) warm-cache breakdown: {breakdown}")
+    print("(a) fastnmf = mean outer iteration inside the loop (objective evaluation and extrapolation included, "
+          "init and result assembly excluded); sklearn = whole fit / iterations. Floor = X@Hᵀ + Xᵀ@W.")
+    print("(a, b, d) the contenders take turns within each of the 3 rounds; the best round of each is reported.")
+    print("(d) both whole calls / iterations; sklearn with tol=0 never evaluates its loss, "
+          "fastnmf evaluates KL every iteration (fused into the update pass). KL needs WH, so its "
+          "own floor is about 2× the two-GEMM floor.")
+    print(f"load average at the end: {end_load}; total {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
