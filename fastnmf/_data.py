@@ -107,12 +107,13 @@ class DenseData:
         blocks = self._blocks(F, G, self._new_block())
         return sum(residual_sqnorm(self._native, r0, c0, WH) for _, r0, c0, WH in blocks)
 
-    def beta_products(self, F, G, beta):
+    def beta_products(self, F, G, beta, with_objective=True):
         """Numerator and denominator of the multiplicative update of F for D_β(Y‖F Gᵀ).
 
         Returns ``(numerator, denominator, divergence, squared_residual)``:
         ``numerator = (Y ∘ (FGᵀ)^(β−2)) G`` and ``denominator = (FGᵀ)^(β−1) G``, both
-        shaped like F, and the divergence and ‖Y − FGᵀ‖² of the current factors.
+        shaped like F, and the divergence and ‖Y − FGᵀ‖² of the current factors (0 and
+        0 unless ``with_objective``).
         """
         tiny = np.finfo(self.dtype).tiny ** 0.25
         num = np.empty_like(F)
@@ -121,7 +122,7 @@ class DenseData:
         den_scratch = self._new_block() if beta != 1.0 else np.empty(0, self.dtype)
         for rows, r0, c0, WH in self._blocks(F, G, self._new_block()):
             DEN = den_scratch[: WH.size].reshape(WH.shape) if beta != 1.0 else WH[:0]
-            d, s = beta_weights(self._native, r0, c0, WH, DEN, beta, tiny)
+            d, s = beta_weights(self._native, r0, c0, WH, DEN, beta, tiny, with_objective)
             divergence += d
             squared += s
             if self._transposed:  # the block is (m, |cols|): contract over X's rows

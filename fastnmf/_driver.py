@@ -106,7 +106,7 @@ def _iterate(solver, sqnorm, stopping, deadline, callback, bar):
 def _stop_reason(stopping, iteration, previous, objective, rel, deadline, callback, solver, records):
     if callback is not None:
         info = CallbackInfo(iteration, records[-1][1], objective, rel, _readonly(solver.W), _readonly(solver.Ht.T))
-        if callback(info) is True:
+        if callback(info):
             return "callback"
     if stopping.target_error is not None and rel <= stopping.target_error:
         return "target_error"

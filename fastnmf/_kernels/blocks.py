@@ -18,13 +18,15 @@ from .._config import PARALLEL_JIT
 
 
 @njit(**PARALLEL_JIT)
-def beta_weights(X, r0, c0, WH, DEN, beta, tiny):
+def beta_weights(X, r0, c0, WH, DEN, beta, tiny, with_objective):
     """Turn ``WH`` (the block ``X[r0:, c0:]`` is matched to) into update weights.
 
     ``WH`` becomes ``X ∘ (WH)^(β-2)``; ``DEN`` (same shape, ignored when β = 1 since the
     weights are all ones there) receives ``(WH)^(β-1)``. Entries of WH below ``tiny``
     are raised to it so no power of 0 or division by 0 occurs.
-    Returns ``(divergence, squared_residual)`` of the block, both float64.
+    Returns ``(divergence, squared_residual)`` of the block, both float64, or zeros when
+    ``with_objective`` is False (the logarithms and powers of the divergence are the
+    costliest part of the pass).
     """
     b, c = WH.shape
     div = np.zeros(b)
@@ -35,18 +37,21 @@ def beta_weights(X, r0, c0, WH, DEN, beta, tiny):
         for j in range(c):
             x = np.float64(X[r0 + i, c0 + j])
             v = np.float64(WH[i, j])
-            s += (x - v) * (x - v)
+            if with_objective:
+                s += (x - v) * (x - v)
             if v < tiny:
                 v = tiny
             if beta == 1.0:
                 q = x / v
                 WH[i, j] = q
-                d += v - x + (x * np.log(q) if x > 0 else 0.0)
+                if with_objective:
+                    d += v - x + (x * np.log(q) if x > 0 else 0.0)
             elif beta == 0.0:
                 q = x / v
                 WH[i, j] = q / v
                 DEN[i, j] = 1.0 / v
-                d += q - np.log(q) - 1.0 if x > 0 else np.inf
+                if with_objective:
+                    d += q - np.log(q) - 1.0 if x > 0 else np.inf
             elif beta == 2.0:
                 WH[i, j] = x
                 DEN[i, j] = v
@@ -55,9 +60,8 @@ def beta_weights(X, r0, c0, WH, DEN, beta, tiny):
                 p = v ** (beta - 2.0)
                 WH[i, j] = x * p
                 DEN[i, j] = p * v
-                d += (
-                    x**beta + (beta - 1.0) * v**beta - beta * x * p * v
-                ) / (beta * (beta - 1.0))
+                if with_objective:
+                    d += (x**beta + (beta - 1.0) * v**beta - beta * x * p * v) / (beta * (beta - 1.0))
         div[i] = d
         res[i] = s
     return div.sum(), res.sum()

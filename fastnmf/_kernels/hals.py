@@ -16,6 +16,13 @@ from numba import njit, prange
 from .._config import PARALLEL_JIT
 
 
+# Rows per parallel task. Inside a task the components run in the outer loop and the
+# rows in the inner one: the rows' updates are independent chains of dependent
+# operations, so interleaving them keeps the pipeline busy (about 2-3× faster than one
+# row at a time) while each row still sees exactly the same sequence of updates.
+ROW_BLOCK = 64
+
+
 @njit(**PARALLEL_JIT)
 def hals_update(F, YG, GtG, max_sweeps, delta):
     """Update ``F`` (r, k) in place with repeated HALS sweeps; return the sweep count.
@@ -28,25 +35,41 @@ def hals_update(F, YG, GtG, max_sweeps, delta):
     """
     r, k = F.shape
     sweeps = np.zeros(r, dtype=np.int64)
-    for i in prange(r):
-        first = 0.0
+    done = np.zeros(r, dtype=np.bool_)
+    first = np.zeros(r)
+    change = np.zeros(r)
+    for block in prange((r + ROW_BLOCK - 1) // ROW_BLOCK):
+        lo = block * ROW_BLOCK
+        hi = min(r, lo + ROW_BLOCK)
         for sweep in range(max_sweeps):
-            change = 0.0
+            for i in range(lo, hi):
+                change[i] = 0.0
             for t in range(k):
                 h = GtG[t, t]
-                if h <= 0:
-                    F[i, t] = 0
+                for i in range(lo, hi):
+                    if done[i]:
+                        continue
+                    if h <= 0:
+                        F[i, t] = 0
+                        continue
+                    g = YG[i, t]
+                    for s in range(k):  # GtG is symmetric: read row t, contiguous
+                        g -= F[i, s] * GtG[t, s]
+                    new = max(F[i, t] + g / h, 0)
+                    diff = np.float64(new) - np.float64(F[i, t])
+                    change[i] += diff * diff
+                    F[i, t] = new
+            active = 0
+            for i in range(lo, hi):
+                if done[i]:
                     continue
-                g = YG[i, t]
-                for s in range(k):  # GtG is symmetric: read row t, contiguous
-                    g -= F[i, s] * GtG[t, s]
-                new = max(F[i, t] + g / h, 0)
-                diff = np.float64(new) - np.float64(F[i, t])
-                change += diff * diff
-                F[i, t] = new
-            sweeps[i] = sweep + 1
-            if sweep == 0:
-                first = change
-            if change <= delta * first:
+                sweeps[i] = sweep + 1
+                if sweep == 0:
+                    first[i] = change[i]
+                if change[i] <= delta * first[i]:
+                    done[i] = True
+                else:
+                    active += 1
+            if active == 0:
                 break
     return sweeps.max()

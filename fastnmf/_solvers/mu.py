@@ -72,15 +72,15 @@ class BetaMU:
             self.evaluate()
         num, den, _, _ = self._pending
         multiplicative_step(self.W, num, den, p.l1_W, p.l2_W, self._gamma)
-        num, den, _, _ = self.data.T.beta_products(self.Ht, self.W, self.beta)
+        num, den, _, _ = self.data.T.beta_products(self.Ht, self.W, self.beta, with_objective=False)
         multiplicative_step(self.Ht, num, den, p.l1_H, p.l2_H, self._gamma)
         self._pending = None
 
     def gradient_norm(self, W, Ht):
         """Norm of the projected gradient of the penalised objective at (W, Hᵀ)."""
         p = self.penalties
-        num, den, _, _ = self.data.beta_products(W, Ht, self.beta)
+        num, den, _, _ = self.data.beta_products(W, Ht, self.beta, with_objective=False)
         grad_W = den - num + p.l1_W + p.l2_W * W
-        num, den, _, _ = self.data.T.beta_products(Ht, W, self.beta)
+        num, den, _, _ = self.data.T.beta_products(Ht, W, self.beta, with_objective=False)
         grad_H = den - num + p.l1_H + p.l2_H * Ht
         return np.sqrt(projected_gradient_sqnorm(W, grad_W) + projected_gradient_sqnorm(Ht, grad_H))
