@@ -133,6 +133,29 @@ class Rank5TimeToTarget:
     track_hals_iterations_to_target.unit = "iterations"
 
 
+class Rank5ExactSolversToTarget:
+    """The exact alternating solvers on the same rank-5 example and target."""
+
+    params = [["anls_bpp", "anls_as"]]
+    param_names = ["solver"]
+    target = 1e-7
+
+    def setup(self, solver):
+        self.X = rank5_example()
+        warm_jit(np.float64, solver=solver)
+
+    def _run(self, solver):
+        return fastnmf.nmf(self.X, 5, solver=solver, target_error=self.target, tol=0, max_iter=10_000)
+
+    def time_to_target(self, solver):
+        self._run(solver)
+
+    def track_iterations_to_target(self, solver):
+        return int(self._run(solver).n_iter)
+
+    track_iterations_to_target.unit = "iterations"
+
+
 class SklearnNMF(_Heavy):
     """scikit-learn's NMF on the same workloads: fit time of nndsvda init + 10
     iterations with tol=0, the counterpart of ``DenseIteration.time_fit_10_iterations``."""

@@ -25,6 +25,10 @@ FASTNMF_VARIANTS = {
     "hals": dict(solver="hals", loss="frobenius"),
     "mu_frobenius": dict(solver="mu", loss="frobenius"),
     "mu_kl": dict(solver="mu", loss="kl"),
+    "anls_bpp": dict(solver="anls_bpp", loss="frobenius"),
+    "anls_as": dict(solver="anls_as", loss="frobenius"),
+    "als": dict(solver="als", loss="frobenius"),
+    "gdcls": dict(solver="gdcls", loss="frobenius"),
 }
 
 # scikit-learn variants: name -> keyword arguments of sklearn.decomposition.NMF.
