@@ -17,6 +17,7 @@ import numpy as np
 
 from ._config import BLOCK_ELEMENTS
 from ._kernels.blocks import beta_weights, residual_sqnorm
+from ._threading import blas_limits
 
 
 class DenseData:
@@ -104,8 +105,9 @@ class DenseData:
 
     def residual_sqnorm(self, F, G):
         """Exact ``‖Y − F Gᵀ‖²`` in float64, one block of WH at a time."""
-        blocks = self._blocks(F, G, self._new_block())
-        return sum(residual_sqnorm(self._native, r0, c0, WH) for _, r0, c0, WH in blocks)
+        with blas_limits(1):  # small GEMMs between parallel kernels (see blas_limits)
+            blocks = self._blocks(F, G, self._new_block())
+            return sum(residual_sqnorm(self._native, r0, c0, WH) for _, r0, c0, WH in blocks)
 
     def beta_products(self, F, G, beta, with_objective=True):
         """Numerator and denominator of the multiplicative update of F for D_β(Y‖F Gᵀ).
@@ -120,16 +122,17 @@ class DenseData:
         den = np.empty_like(F)
         divergence = squared = 0.0
         den_scratch = self._new_block() if beta != 1.0 else np.empty(0, self.dtype)
-        for rows, r0, c0, WH in self._blocks(F, G, self._new_block()):
-            DEN = den_scratch[: WH.size].reshape(WH.shape) if beta != 1.0 else WH[:0]
-            d, s = beta_weights(self._native, r0, c0, WH, DEN, beta, tiny, with_objective)
-            divergence += d
-            squared += s
-            if self._transposed:  # the block is (m, |cols|): contract over X's rows
-                WH, DEN = WH.T, DEN.T
-            np.matmul(WH, G, out=num[rows])
-            if beta != 1.0:
-                np.matmul(DEN, G, out=den[rows])
+        with blas_limits(1):  # small GEMMs between parallel kernels (see blas_limits)
+            for rows, r0, c0, WH in self._blocks(F, G, self._new_block()):
+                DEN = den_scratch[: WH.size].reshape(WH.shape) if beta != 1.0 else WH[:0]
+                d, s = beta_weights(self._native, r0, c0, WH, DEN, beta, tiny, with_objective)
+                divergence += d
+                squared += s
+                if self._transposed:  # the block is (m, |cols|): contract over X's rows
+                    WH, DEN = WH.T, DEN.T
+                np.matmul(WH, G, out=num[rows])
+                if beta != 1.0:
+                    np.matmul(DEN, G, out=den[rows])
         if beta == 1.0:  # (FGᵀ)^0 = 1: every row of the denominator is ΣG over rows
             den[:] = G.sum(axis=0)
         return num, den, divergence, squared

@@ -14,8 +14,13 @@ _LAUNCH_LOCK = threading.RLock()
 _controller = None
 
 
-def _blas_limits(n_threads):
-    """BLAS thread limit as a context manager; the library scan is done once per process."""
+def blas_limits(n_threads):
+    """BLAS thread limit as a context manager; the library scan is done once per process.
+
+    Used with 1 around work that alternates BLAS calls with parallel Numba kernels:
+    OpenBLAS's workers keep spinning after each call and would take the cores from the
+    kernel that follows.
+    """
     global _controller
     if _controller is None:
         _controller = ThreadpoolController()
@@ -40,7 +45,7 @@ def thread_limits(n_threads):
     try:
         numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
         if limit_blas:
-            with _blas_limits(n_threads):
+            with blas_limits(n_threads):
                 yield n_threads
         else:
             yield n_threads
