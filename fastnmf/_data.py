@@ -43,6 +43,7 @@ class DenseData:
         self.sqnorm = sqnorm
         self.n_zeros = n_zeros
         self._flipped = None
+        self._buffers = [None, None]
 
     @property
     def shape(self):
@@ -61,6 +62,7 @@ class DenseData:
             flipped._native, flipped._transposed = self._native, not self._transposed
             flipped.total, flipped.sqnorm, flipped.n_zeros = self.total, self.sqnorm, self.n_zeros
             flipped._flipped = self
+            flipped._buffers = [None, None]
             self._flipped = flipped
         return self._flipped
 
@@ -78,10 +80,13 @@ class DenseData:
         m, n = self._native.shape
         return max(1, BLOCK_ELEMENTS // (m if self._transposed else n))
 
-    def _new_block(self):
-        """A scratch array for one block of WH, reused across blocks."""
-        m, n = self._native.shape
-        return np.empty(self._block_step() * (m if self._transposed else n), self.dtype)
+    def _scratch(self, which):
+        """Scratch array ``which`` (0 or 1) for one block, allocated on first use and then
+        reused by every pass of this orientation (a data object belongs to one call)."""
+        if self._buffers[which] is None:
+            m, n = self._native.shape
+            self._buffers[which] = np.empty(self._block_step() * (m if self._transposed else n), self.dtype)
+        return self._buffers[which]
 
     def _blocks(self, F, G, scratch):
         """Yield ``(slice of F's rows, r0, c0, WH)`` covering Y ≈ F Gᵀ block by block.
@@ -106,7 +111,7 @@ class DenseData:
     def residual_sqnorm(self, F, G):
         """Exact ``‖Y − F Gᵀ‖²`` in float64, one block of WH at a time."""
         with blas_limits(1):  # small GEMMs between parallel kernels (see blas_limits)
-            blocks = self._blocks(F, G, self._new_block())
+            blocks = self._blocks(F, G, self._scratch(0))
             return sum(residual_sqnorm(self._native, r0, c0, WH) for _, r0, c0, WH in blocks)
 
     def beta_products(self, F, G, beta, with_objective=True):
@@ -121,9 +126,9 @@ class DenseData:
         num = np.empty_like(F)
         den = np.empty_like(F)
         divergence = squared = 0.0
-        den_scratch = self._new_block() if beta != 1.0 else np.empty(0, self.dtype)
+        den_scratch = self._scratch(1) if beta != 1.0 else None
         with blas_limits(1):  # small GEMMs between parallel kernels (see blas_limits)
-            for rows, r0, c0, WH in self._blocks(F, G, self._new_block()):
+            for rows, r0, c0, WH in self._blocks(F, G, self._scratch(0)):
                 DEN = den_scratch[: WH.size].reshape(WH.shape) if beta != 1.0 else WH[:0]
                 d, s = beta_weights(self._native, r0, c0, WH, DEN, beta, tiny, with_objective)
                 divergence += d
