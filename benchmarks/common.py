@@ -20,6 +20,12 @@ SHAPES = {
 }
 DTYPES = ("float32", "float64")
 
+# The sparse workloads: name -> (documents m, terms n, topics k, density).
+SPARSE_SHAPES = {
+    "2000x1000_d0.02_k10": (2000, 1000, 10, 0.02),
+    "20000x10000_d0.005_k30": (20000, 10000, 30, 0.005),
+}
+
 # fastnmf variants: name -> keyword arguments of fastnmf.nmf.
 FASTNMF_VARIANTS = {
     "hals": dict(solver="hals", loss="frobenius"),
@@ -48,6 +54,32 @@ def dense_data(shape_key, dtype, random_state=0):
 
     m, n, k = SHAPES[shape_key] if isinstance(shape_key, str) else shape_key
     X, _, _ = fastnmf.datasets.low_rank(m, n, k, noise=0.1, dtype=np.dtype(dtype), random_state=random_state)
+    return X, k
+
+
+def topic_counts(shape_key, dtype=np.float64, random_state=0):
+    """A documents × terms CSR matrix of Poisson-like word counts from ``k`` topics.
+
+    Each document draws a topic mixture (Dirichlet 0.1) and ``Poisson(length)`` words,
+    each word from its topic's distribution over terms (Dirichlet 0.05); the mean
+    length is set so that about ``density`` of the matrix is non-zero.
+    """
+    import scipy.sparse as sp
+
+    m, n, k, density = SPARSE_SHAPES[shape_key] if isinstance(shape_key, str) else shape_key
+    rng = np.random.default_rng(random_state)
+    topics = np.cumsum(rng.dirichlet(np.full(n, 0.05), size=k), axis=1)
+    mixtures = np.cumsum(rng.dirichlet(np.full(k, 0.1), size=m), axis=1)
+    lengths = rng.poisson(1.02 * density * n, size=m)  # ~12% of the words repeat one
+    docs = np.repeat(np.arange(m), lengths)
+    topic = np.minimum((mixtures[docs] < rng.random(docs.size)[:, None]).sum(axis=1), k - 1)
+    term = np.empty(docs.size, dtype=np.int64)
+    u = rng.random(docs.size)
+    for t in range(k):
+        at = topic == t
+        term[at] = np.minimum(np.searchsorted(topics[t], u[at]), n - 1)
+    X = sp.csr_array((np.ones(docs.size, dtype=dtype), (docs, term)), shape=(m, n))
+    X.sum_duplicates()
     return X, k
 
 

@@ -17,6 +17,13 @@ Rows:
   (c) the 50×100 exactly rank-5 integer example: time to relative error < 1e-6.
   (d) multiplicative updates for the generalised KL divergence, seconds per iteration.
   (e) fresh-process ``import fastnmf`` + first small ``nmf()``: warm and cold Numba cache.
+  (f) sparse word counts (20000×10000, 0.5 % non-zeros, 30 topics), generalised KL: time
+      to the divergence scikit-learn ``mu`` reaches after 100 iterations, and the peak
+      memory each allocates (tracemalloc) beyond X.
+  (g) the same matrix, Frobenius: fastnmf HALS vs scikit-learn ``cd`` to the objective
+      ``cd`` reaches after 100 iterations.
+  (h) 5 % of the entries missing (``mask``): masked seconds per iteration over unmasked,
+      hals and anls_bpp at 2000×1000, k=20.
 
 This file lives in the asv benchmark directory, so asv imports it: it defines no
 ``time_``/``track_``/``mem_`` names and does nothing on import.
@@ -33,9 +40,11 @@ import warnings
 import numpy as np
 
 if __package__:
-    from .common import dense_data, first_call_seconds, frobenius_objective, initial_factors, rank5_example, warm_jit
+    from .common import (dense_data, first_call_seconds, frobenius_objective, initial_factors, rank5_example,
+                         topic_counts, warm_jit)
 else:  # run as a script: python benchmarks/compare.py
-    from common import dense_data, first_call_seconds, frobenius_objective, initial_factors, rank5_example, warm_jit
+    from common import (dense_data, first_call_seconds, frobenius_objective, initial_factors, rank5_example,
+                        topic_counts, warm_jit)
 
 REPEATS = 3
 
@@ -45,6 +54,8 @@ FULL = dict(
     c_target=1e-6, c_cap_iters=50_000, c_cap_seconds=60.0,
     d_shape=(2000, 1000, 20), d_iters=100,
     e_cold_repeats=REPEATS,
+    f_shape="20000x10000_d0.005_k30", f_sklearn_iters=100, g_sklearn_iters=100, sparse_repeats=2,
+    h_shape=(2000, 1000, 20), h_iters=20,
 )
 QUICK = dict(
     a_shape=(2000, 1000, 20), a_iters=10,
@@ -52,6 +63,8 @@ QUICK = dict(
     c_target=1e-6, c_cap_iters=50_000, c_cap_seconds=5.0,
     d_shape=(1000, 500, 10), d_iters=20,
     e_cold_repeats=1,
+    f_shape="2000x1000_d0.02_k10", f_sklearn_iters=100, g_sklearn_iters=100, sparse_repeats=1,
+    h_shape=(1000, 500, 10), h_iters=10,
 )
 
 
@@ -118,11 +131,38 @@ def loop_seconds_per_iteration(res):
 
 
 def kl_divergence(X, W, H):
-    """Generalised KL ``Σ X log(X / WH) − X + WH`` in float64 (0 log 0 = 0)."""
+    """Generalised KL ``Σ X log(X / WH) − X + WH`` in float64 (0 log 0 = 0); X dense or
+    sparse (then WH is formed at the non-zeros only)."""
+    W, H = np.asarray(W, np.float64), np.asarray(H, np.float64)
+    if hasattr(X, "tocoo"):
+        coo = X.tocoo()
+        x = coo.data.astype(np.float64)
+        wh = np.einsum("ij,ji->i", W[coo.row], H[:, coo.col])
+        return float(np.sum(x * np.log(x / wh)) - x.sum() + W.sum(axis=0) @ H.sum(axis=1))
     X = np.asarray(X, np.float64)
-    WH = np.asarray(W, np.float64) @ np.asarray(H, np.float64)
+    WH = W @ H
     nz = X > 0
     return float(np.sum(X[nz] * np.log(X[nz] / WH[nz])) - X.sum() + WH.sum())
+
+
+def sparse_frobenius_objective(X, W, H):
+    """``0.5 ‖X − WH‖²`` for a sparse X from products (fine at these error levels)."""
+    W, H = np.asarray(W, np.float64), np.asarray(H, np.float64)
+    cross = float(np.sum((X @ H.T) * W))
+    return 0.5 * (float(np.sum(X.data.astype(np.float64) ** 2)) - 2 * cross + float(np.vdot(W.T @ W, H @ H.T)))
+
+
+def peak_bytes(fn):
+    """``(result, peak bytes allocated by fn beyond what existed before)`` via tracemalloc
+    (NumPy and SciPy report their allocations to it; BLAS's small buffers are missed)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        result = fn()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
 class Bound(float):
@@ -300,6 +340,97 @@ def row_d(cfg):
     )
 
 
+def _time_to_sklearn_objective(cfg, X, k, W0, H0, loss, solver, sk_kwargs, n_sk, evaluate):
+    """Seconds for fastnmf and for scikit-learn to reach the objective scikit-learn
+    reaches after ``n_sk`` iterations; fastnmf stops by a callback as soon as it is there."""
+    import fastnmf
+
+    W, H, _ = sklearn_nmf(X, k, W0, H0, n_sk, **sk_kwargs)  # deterministic: sets the target
+    target = evaluate(X, W, H)
+
+    def fast():
+        return fastnmf.nmf(X, k, solver=solver, loss=loss, init=(W0, H0), tol=0, max_iter=100 * n_sk,
+                           callback=lambda info: bool(info.objective <= target))
+
+    (fast_time, sk_time), (res, _) = best_of_interleaved(
+        [fast, lambda: sklearn_nmf(X, k, W0, H0, n_sk, **sk_kwargs)], repeats=cfg["sparse_repeats"])
+    return fast_time, sk_time, res, target
+
+
+def row_f(cfg):
+    """Sparse counts, KL: time to scikit-learn mu's divergence after 100 iterations."""
+    import fastnmf
+
+    X, k = topic_counts(cfg["f_shape"])
+    W0, H0 = initial_factors(X, k)
+    warm_jit(np.float64, solver="mu", loss="kl")
+    fastnmf.nmf(X[:50], 3, solver="mu", loss="kl", max_iter=1)  # the sparse kernels
+    n_sk = cfg["f_sklearn_iters"]
+    sk_kwargs = dict(solver="mu", beta_loss="kullback-leibler")
+    fast, sk, res, target = _time_to_sklearn_objective(cfg, X, k, W0, H0, "kl", "mu", sk_kwargs, n_sk, kl_divergence)
+    reached = res.stop_reason == "callback"
+    _, fast_peak = peak_bytes(lambda: fastnmf.nmf(X, k, solver="mu", loss="kl", init=(W0, H0), tol=0, max_iter=3))
+    _, sk_peak = peak_bytes(lambda: sklearn_nmf(X, k, W0, H0, 3, **sk_kwargs))
+    x_bytes = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+    detail = (f"target KL={target:.6g} = sklearn mu after {n_sk} it; fastnmf mu "
+              f"{'reached it in' if reached else 'did NOT reach it in'} {res.n_iter} it; peak extra memory "
+              f"fastnmf {fast_peak / 2**20:.0f} MiB vs sklearn {sk_peak / 2**20:.0f} MiB (X: {x_bytes / 2**20:.0f} MiB)")
+    return dict(
+        row="(f)", workload=f"sparse {X.shape[0]}×{X.shape[1]} nnz {X.nnz / np.prod(X.shape):.2%} k{k}",
+        measure=f"s to mu-KL@{n_sk} objective", fast=fast if reached else None, sk=sk, floor=None,
+        sk_ratio=sk / fast if reached else None, floor_ratio=None, detail=detail,
+    )
+
+
+def row_g(cfg):
+    """Sparse counts, Frobenius: HALS vs scikit-learn cd to cd's objective after 100 iterations."""
+    import fastnmf
+
+    X, k = topic_counts(cfg["f_shape"])
+    W0, H0 = initial_factors(X, k)
+    warm_jit(np.float64, solver="hals")
+    fastnmf.nmf(X[:50], 3, solver="hals", max_iter=1)
+    n_sk = cfg["g_sklearn_iters"]
+    fast, sk, res, target = _time_to_sklearn_objective(
+        cfg, X, k, W0, H0, "frobenius", "hals", dict(solver="cd"), n_sk, sparse_frobenius_objective)
+    reached = res.stop_reason == "callback"
+    detail = (f"target ½‖X−WH‖²={target:.6g} = cd after {n_sk} it; hals "
+              f"{'reached it in' if reached else 'did NOT reach it in'} {res.n_iter} it")
+    return dict(
+        row="(g)", workload=f"sparse {X.shape[0]}×{X.shape[1]} k{k}", measure=f"s to cd@{n_sk} objective",
+        fast=fast if reached else None, sk=sk, floor=None, sk_ratio=sk / fast if reached else None,
+        floor_ratio=None, detail=detail,
+    )
+
+
+def row_h(cfg, solver):
+    """Masked (5 % missing) vs unmasked seconds per iteration."""
+    import fastnmf
+
+    X, k = dense_data(cfg["h_shape"], np.float64)
+    mask = np.random.default_rng(0).random(X.shape) > 0.05
+    W0, H0 = initial_factors(X, k)
+    warm_jit(np.float64, solver=solver, mask=np.eye(60, 40) == 0)
+    warm_jit(np.float64, solver=solver)
+    n = cfg["h_iters"]
+    per_it = {}
+
+    def run(masked):
+        def go():
+            res = fastnmf.nmf(X, k, solver=solver, init=(W0, H0), tol=0, max_iter=n, mask=mask if masked else None)
+            per_it.setdefault(masked, []).append(loop_seconds_per_iteration(res))
+            return res
+        return go
+
+    best_of_interleaved([run(True), run(False)])
+    masked, plain = min(per_it[True]), min(per_it[False])
+    return dict(
+        row="(h)", workload=shape_name(cfg["h_shape"], np.float64) + " 5% missing", measure=f"s / iteration, {solver}",
+        fast=masked, sk=None, floor=plain, sk_ratio=None, floor_ratio=masked / plain,
+        detail=f"floor column = the same solver unmasked; {n} it, loop only",
+    )
+
+
 def row_e(cfg, cold):
     """Fresh process: import fastnmf + first nmf() on 100×100."""
     repeats = cfg["e_cold_repeats"] if cold else REPEATS
@@ -355,6 +486,7 @@ def format_row(row):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller shapes; finishes in under a minute")
+    parser.add_argument("--rows", default="abcdefgh", help="letters of the rows to run (default: all)")
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
     header = environment_lines()  # `uptime` first, before any load of our own
@@ -363,6 +495,8 @@ def main(argv=None):
     steps = [(row_a, (cfg, dtype)) for dtype in (np.float64, np.float32)]
     steps += [(row_b, (cfg, shape)) for shape in cfg["b_shapes"]]
     steps += [(row_c, (cfg,)), (row_d, (cfg,)), (row_e, (cfg, False)), (row_e, (cfg, True))]
+    steps += [(row_f, (cfg,)), (row_g, (cfg,)), (row_h, (cfg, "hals")), (row_h, (cfg, "anls_bpp"))]
+    steps = [(fn, fn_args) for fn, fn_args in steps if fn.__name__[-1] in args.rows]
     rows = []
     for fn, fn_args in steps:
         rows.append(fn(*fn_args))

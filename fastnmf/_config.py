@@ -48,3 +48,10 @@ BLOCK_ELEMENTS = 1 << 17
 def eps(dtype):
     """Machine epsilon of ``dtype``."""
     return np.finfo(dtype).eps
+
+# The performance model (measured on 2 cores, float64) behind time-based budgets such as
+# HALS's inner sweeps: flop rates of a dense GEMM X @ G, of the sparse kernel spmm, and of
+# the per-row Gram matrices of masked data (row_grams).
+DENSE_PRODUCT_FLOPS = 5e10
+SPARSE_PRODUCT_FLOPS = 4e9
+GRAM_FLOPS = 4e9

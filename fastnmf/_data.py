@@ -5,22 +5,128 @@ Solvers never touch X directly. They see an object with
 - ``shape``, ``dtype``, ``sqnorm`` (‖X‖², float64), ``total`` (ΣX, float64);
 - ``T``: the same data transposed (a view, nothing copied), so a solver written for
   the half-problem ``min_F ‖Y − F Gᵀ‖`` serves W (Y = X) and Hᵀ (Y = Xᵀ);
-- ``matmul(G)`` = ``Y @ G``;
-- ``residual_sqnorm(F, G)`` = ``‖Y − F Gᵀ‖²`` exactly (float64);
+- ``matmul(G)`` = ``Y @ G``, and ``product_seconds(k)``, the modelled time of it and
+  of the Grams (for time-based budgets);
+- ``gram_blocks(G, GtG)``: the Gram matrices of the half-problem in row blocks
+  ``(rows, Q)``: one block ``Q = GtG[None]`` shared by every row, or, with missing
+  values, one Gram per row (of the columns of G the row observes);
+- ``residual_sqnorm(F, G)`` = ``‖Y − F Gᵀ‖²`` exactly (float64, observed entries);
 - ``beta_products(F, G, beta)``: the numerator and denominator of the β-divergence
   multiplicative update of F, with the divergence and squared residual of ``F Gᵀ``.
 
-Sparse, masked and Dask inputs are further classes with the same interface.
+``DenseData``, ``SparseData`` and ``MaskedData`` implement it; ``load`` picks the class
+for the caller's input. Dask inputs are a further class with the same interface.
 """
 
 import numpy as np
 
-from ._config import BLOCK_ELEMENTS
+from . import _validation as v
+from ._config import BLOCK_ELEMENTS, DENSE_PRODUCT_FLOPS, GRAM_FLOPS, SPARSE_PRODUCT_FLOPS
 from ._kernels.blocks import beta_weights, residual_sqnorm
+from ._kernels.sparse import nnz_beta, row_grams, spmm
 from ._threading import blas_limits
 
+# Per-row Gram matrices are formed this many entries (rows × k²) at a time.
+GRAM_BLOCK_ELEMENTS = 1 << 20
 
-class DenseData:
+
+def load(X, mask=None, missing=None, beta=2.0):
+    """Validate the caller's X (and mask) once and wrap it in the data layer.
+
+    Parameters
+    ----------
+    X : array-like or scipy.sparse (m, n)
+    mask : bool array-like or scipy.sparse (m, n), optional
+        True where X is observed; entries where it is False are never read.
+    missing : {None, "zeros"}
+        "zeros": the implicit zeros of a sparse X are unobserved.
+    beta : float
+        β of the loss; masks with β ≤ 0 keep the observed entries explicitly.
+    """
+    if missing is not None:
+        v.check_choice("missing", missing, ("zeros",))
+        if not v.is_sparse(X):
+            raise ValueError(
+                "missing='zeros' treats the implicit zeros of a sparse X as unobserved, but X "
+                "is dense; pass a scipy.sparse X, or mask=... for a dense X."
+            )
+        if mask is not None:
+            raise ValueError("pass either mask=... or missing='zeros', not both.")
+    if v.is_sparse(X):
+        csr = v.as_csr(X)
+        if missing == "zeros":
+            return MaskedData.observed(csr)
+        if mask is not None:
+            mask = v.check_mask(mask, csr.shape)
+        if mask is None:
+            return SparseData(csr, *v.check_sparse_values("X", csr))
+        return MaskedData.from_mask(csr, mask, beta)
+    arr = v.as_dense_2d(X)
+    if mask is not None:
+        mask = v.check_mask(mask, arr.shape)
+    if mask is None:
+        return DenseData(arr, *v.check_values("X", arr))
+    return MaskedData.from_mask(arr, mask, beta)
+
+
+class _BlockPasses:
+    """Passes over X that need the entries of ``F Gᵀ``: formed one block of rows (or
+    columns) at a time by a GEMM, so no m×n temporary exists.
+
+    Subclasses provide ``_blocks(F, G, scratch)`` yielding ``(rows of F, X, r0, c0, WH)``
+    — the block of WH faces ``X[r0:, c0:]`` and is laid out like X's C-ordered block —
+    ``_transposed`` (True when F holds the columns of that C-ordered X) and
+    ``_block_size()`` (entries of one block).
+    """
+
+    def _scratch(self, which):
+        """Scratch array ``which`` (0, 1 or 2) for one block, allocated on first use and
+        then reused by every pass of this orientation (a data object belongs to one call)."""
+        if self._buffers[which] is None:
+            self._buffers[which] = np.empty(self._block_size(), self.dtype)
+        return self._buffers[which]
+
+    def residual_sqnorm(self, F, G):
+        """Exact ``‖Y − F Gᵀ‖²`` in float64, one block of WH at a time."""
+        with blas_limits(1):  # small GEMMs between parallel kernels (see blas_limits)
+            blocks = self._blocks(F, G, self._scratch(0))
+            return sum(residual_sqnorm(X, r0, c0, WH) for _, X, r0, c0, WH in blocks)
+
+    def beta_products(self, F, G, beta, with_objective=True):
+        """Numerator and denominator of the multiplicative update of F for D_β(Y‖F Gᵀ).
+
+        Returns ``(numerator, denominator, divergence, squared_residual)``:
+        ``numerator = (Y ∘ (FGᵀ)^(β−2)) G`` and ``denominator = (FGᵀ)^(β−1) G``, both
+        shaped like F, and the divergence and ‖Y − FGᵀ‖² of the current factors (0 and
+        0 unless ``with_objective``).
+        """
+        tiny = _tiny(self.dtype)
+        num = np.empty_like(F)
+        den = np.empty_like(F)
+        divergence = squared = 0.0
+        den_scratch = self._scratch(1) if beta != 1.0 else None
+        with blas_limits(1):  # small GEMMs between parallel kernels (see blas_limits)
+            for rows, X, r0, c0, WH in self._blocks(F, G, self._scratch(0)):
+                DEN = den_scratch[: WH.size].reshape(WH.shape) if beta != 1.0 else WH[:0]
+                d, s = beta_weights(X, r0, c0, WH, DEN, beta, tiny, with_objective)
+                divergence += d
+                squared += s
+                if self._transposed:  # the block is (m, |cols|): contract over X's rows
+                    WH, DEN = WH.T, DEN.T
+                np.matmul(WH, G, out=num[rows])
+                if beta != 1.0:
+                    np.matmul(DEN, G, out=den[rows])
+        if beta == 1.0:  # (FGᵀ)^0 = 1: every row of the denominator is ΣG over rows
+            den[:] = G.sum(axis=0)
+        return num, den, divergence, squared
+
+
+def _tiny(dtype):
+    """Entries of WH are raised to this before powers and divisions."""
+    return np.finfo(dtype).tiny ** 0.25
+
+
+class DenseData(_BlockPasses):
     """A dense X in any memory order, used in place (memory maps included).
 
     Parameters
@@ -42,6 +148,7 @@ class DenseData:
         self.total = total
         self.sqnorm = sqnorm
         self.n_zeros = n_zeros
+        self.n_observed = X.size
         self._flipped = None
         self._buffers = [None, None]
 
@@ -59,8 +166,8 @@ class DenseData:
         """The transposed data (shares X and its sums)."""
         if self._flipped is None:
             flipped = object.__new__(DenseData)
-            flipped._native, flipped._transposed = self._native, not self._transposed
-            flipped.total, flipped.sqnorm, flipped.n_zeros = self.total, self.sqnorm, self.n_zeros
+            flipped.__dict__.update(self.__dict__)
+            flipped._transposed = not self._transposed
             flipped._flipped = self
             flipped._buffers = [None, None]
             self._flipped = flipped
@@ -75,69 +182,305 @@ class DenseData:
         """``Y @ G`` for ``G`` of shape (columns of Y, k)."""
         return self.Y @ G
 
+    def product_seconds(self, k):
+        return 2.0 * self._native.size * k / DENSE_PRODUCT_FLOPS
+
+    def gram_blocks(self, G, GtG):
+        """Every row shares ``GᵀG``: one block."""
+        yield slice(None), GtG[None]
+
     def _block_step(self):
         """Rows (or columns) of X per block, so a block holds ~BLOCK_ELEMENTS entries."""
         m, n = self._native.shape
         return max(1, BLOCK_ELEMENTS // (m if self._transposed else n))
 
-    def _scratch(self, which):
-        """Scratch array ``which`` (0 or 1) for one block, allocated on first use and then
-        reused by every pass of this orientation (a data object belongs to one call)."""
-        if self._buffers[which] is None:
-            m, n = self._native.shape
-            self._buffers[which] = np.empty(self._block_step() * (m if self._transposed else n), self.dtype)
-        return self._buffers[which]
+    def _block_size(self):
+        m, n = self._native.shape
+        return self._block_step() * (m if self._transposed else n)
 
     def _blocks(self, F, G, scratch):
-        """Yield ``(slice of F's rows, r0, c0, WH)`` covering Y ≈ F Gᵀ block by block.
-
-        WH is written into ``scratch`` and laid out like the native (C-ordered) block of
-        X it faces, so the element-wise kernels walk X along its rows whichever
-        orientation Y has.
-        """
         m, n = self._native.shape
         step = self._block_step()
+        X = self._native
         if not self._transposed:  # F holds rows of X: blocks of rows, WH = F[rows] Gᵀ
             for r0 in range(0, m, step):
                 rows = slice(r0, min(m, r0 + step))
                 WH = scratch[: (rows.stop - r0) * n].reshape(rows.stop - r0, n)
-                yield rows, r0, 0, np.matmul(F[rows], G.T, out=WH)
+                yield rows, X, r0, 0, np.matmul(F[rows], G.T, out=WH)
         else:  # F holds columns of X: blocks of columns, WH = G F[cols]ᵀ
             for c0 in range(0, n, step):
                 cols = slice(c0, min(n, c0 + step))
                 WH = scratch[: m * (cols.stop - c0)].reshape(m, cols.stop - c0)
-                yield cols, 0, c0, np.matmul(G, F[cols].T, out=WH)
+                yield cols, X, 0, c0, np.matmul(G, F[cols].T, out=WH)
 
-    def residual_sqnorm(self, F, G):
-        """Exact ``‖Y − F Gᵀ‖²`` in float64, one block of WH at a time."""
-        with blas_limits(1):  # small GEMMs between parallel kernels (see blas_limits)
-            blocks = self._blocks(F, G, self._scratch(0))
-            return sum(residual_sqnorm(self._native, r0, c0, WH) for _, r0, c0, WH in blocks)
+
+class _CSR:
+    """The arrays of one orientation of a sparse matrix, in the kernels' types."""
+
+    def __init__(self, csr):
+        self.shape = csr.shape
+        self.indptr = csr.indptr.astype(np.int64)
+        self.indices = csr.indices.astype(np.int32)
+        self.data = csr.data
+
+    @classmethod
+    def both(cls, csr):
+        """``(rows, columns)``: the CSR of X and the CSR of Xᵀ, converted once."""
+        return cls(csr), cls(csr.T.tocsr())
+
+    def scipy(self):
+        import scipy.sparse
+
+        return scipy.sparse.csr_array((self.data, self.indices, self.indptr), shape=self.shape)
+
+
+class SparseData(_BlockPasses):
+    """A scipy.sparse X, held as CSR in both orientations (converted once).
+
+    Products go through the parallel ``spmm`` kernel; the generalised KL divergence and
+    its multiplicative update touch the non-zeros only (O(nnz·k), Lee & Seung 2001 with
+    ``Σ_ij (WH)_ij = (Σ_i w_i)·(Σ_j h_j)`` for the zeros). Other β need every entry of
+    WH: they fall back to dense blocks of X (``_BlockPasses``), still without an m×n
+    temporary.
+
+    Parameters
+    ----------
+    csr : scipy.sparse.csr_array
+        Canonical (sorted, no duplicates) private copy; float32 or float64.
+    total, sqnorm : float
+    n_nonzero : int
+        Stored entries that are not 0.
+    """
+
+    _transposed = False  # each orientation has its own CSR: blocks are always rows
+
+    def __init__(self, csr, total, sqnorm, n_nonzero):
+        self._rows, self._cols = _CSR.both(csr)
+        m, n = csr.shape
+        self.total, self.sqnorm = total, sqnorm
+        self.n_zeros = m * n - n_nonzero
+        self.n_observed = m * n
+        self._flipped = None
+        self._buffers = [None, None, None]
+
+    @property
+    def shape(self):
+        return self._rows.shape
+
+    @property
+    def dtype(self):
+        return self._rows.data.dtype
+
+    @property
+    def T(self):
+        """The transposed data (shares both CSR arrays and the sums)."""
+        if self._flipped is None:
+            flipped = object.__new__(type(self))
+            flipped.__dict__.update(self.__dict__)
+            flipped._rows, flipped._cols = self._cols, self._rows
+            flipped._flipped = self
+            flipped._buffers = [None, None, None]
+            self._flipped = flipped
+        return self._flipped
+
+    @property
+    def Y(self):
+        """This orientation as a scipy CSR array (sharing the data)."""
+        return self._rows.scipy()
+
+    def matmul(self, G):
+        """``Y @ G`` by the parallel sparse-times-dense kernel."""
+        out = np.empty((self.shape[0], G.shape[1]), dtype=G.dtype)
+        Y = self._rows
+        spmm(Y.indptr, Y.indices, Y.data, np.ascontiguousarray(G), out)
+        return out
+
+    def product_seconds(self, k):
+        return 2.0 * self._rows.data.size * k / SPARSE_PRODUCT_FLOPS
+
+    def gram_blocks(self, G, GtG):
+        """Every row shares ``GᵀG``: one block."""
+        yield slice(None), GtG[None]
+
+    def _block_step(self):
+        return max(1, BLOCK_ELEMENTS // self.shape[1])
+
+    def _block_size(self):
+        return self._block_step() * self.shape[1]
+
+    def _blocks(self, F, G, scratch):
+        """Dense blocks of rows of Y (written into scratch 2) beside F[rows] Gᵀ."""
+        m, n = self.shape
+        step = self._block_step()
+        Y = self.Y
+        dense = self._scratch(2)
+        for r0 in range(0, m, step):
+            rows = slice(r0, min(m, r0 + step))
+            size = (rows.stop - r0) * n
+            X = dense[:size].reshape(rows.stop - r0, n)
+            X[:] = 0
+            Y[rows].toarray(out=X)
+            WH = scratch[:size].reshape(rows.stop - r0, n)
+            yield rows, X, 0, 0, np.matmul(F[rows], G.T, out=WH)
 
     def beta_products(self, F, G, beta, with_objective=True):
-        """Numerator and denominator of the multiplicative update of F for D_β(Y‖F Gᵀ).
-
-        Returns ``(numerator, denominator, divergence, squared_residual)``:
-        ``numerator = (Y ∘ (FGᵀ)^(β−2)) G`` and ``denominator = (FGᵀ)^(β−1) G``, both
-        shaped like F, and the divergence and ‖Y − FGᵀ‖² of the current factors (0 and
-        0 unless ``with_objective``).
-        """
-        tiny = np.finfo(self.dtype).tiny ** 0.25
+        """As ``_BlockPasses.beta_products``; for KL at the non-zeros only."""
+        if beta != 1.0:
+            return super().beta_products(F, G, beta, with_objective)
+        Y = self._rows
         num = np.empty_like(F)
+        divergence, squared, sum_v, sum_v2 = nnz_beta(
+            Y.indptr, Y.indices, Y.data, F, G, 1.0, _tiny(self.dtype), num, F[:0], False, with_objective
+        )
+        G_sum = G.sum(axis=0, dtype=np.float64)
         den = np.empty_like(F)
-        divergence = squared = 0.0
-        den_scratch = self._scratch(1) if beta != 1.0 else None
-        with blas_limits(1):  # small GEMMs between parallel kernels (see blas_limits)
-            for rows, r0, c0, WH in self._blocks(F, G, self._scratch(0)):
-                DEN = den_scratch[: WH.size].reshape(WH.shape) if beta != 1.0 else WH[:0]
-                d, s = beta_weights(self._native, r0, c0, WH, DEN, beta, tiny, with_objective)
-                divergence += d
-                squared += s
-                if self._transposed:  # the block is (m, |cols|): contract over X's rows
-                    WH, DEN = WH.T, DEN.T
-                np.matmul(WH, G, out=num[rows])
-                if beta != 1.0:
-                    np.matmul(DEN, G, out=den[rows])
-        if beta == 1.0:  # (FGᵀ)^0 = 1: every row of the denominator is ΣG over rows
-            den[:] = G.sum(axis=0)
+        den[:] = G_sum
+        if with_objective:
+            # The zeros add (WH)_ij to the divergence and (WH)_ij² to the residual.
+            divergence += F.sum(axis=0, dtype=np.float64) @ G_sum - sum_v
+            squared += _gram_inner(F, G) - sum_v2
+        return num, den, divergence, squared
+
+
+def _gram_inner(F, G):
+    """``‖F Gᵀ‖² = ⟨FᵀF, GᵀG⟩`` in float64."""
+    F64, G64 = F.astype(np.float64, copy=False), G.astype(np.float64, copy=False)
+    return float(np.vdot(F64.T @ F64, G64.T @ G64))
+
+
+class MaskedData:
+    """X with unobserved entries, which never enter the loss nor are read.
+
+    The observed part is held in one of two forms, chosen by the fraction observed:
+
+    - *observed* (at most half observed, or β ≤ 0): the observed entries as a sparse
+      matrix with explicit zeros (``values``), whose pattern is the observed set;
+    - *complement* (mostly observed): ``values`` = X with unobserved entries set to 0
+      (dense or sparse like X, so products keep BLAS speed) and the pattern of the
+      missing entries, whose contributions are subtracted.
+
+    Each row of a factor then sees its own Gram matrix: ``Σ_{j observed} g_j g_jᵀ``,
+    or ``GᵀG − Σ_{j missing} g_j g_jᵀ`` in the complement form (whichever sum is
+    shorter), formed in row blocks by ``row_grams``.
+    """
+
+    def __init__(self, values, pattern, complement, n_observed, n_nonzero):
+        self.values = values
+        self._pattern, self._pattern_T = pattern
+        self.complement = complement
+        self.total, self.sqnorm = values.total, values.sqnorm
+        self.n_observed = n_observed
+        self.n_zeros = n_observed - n_nonzero
+        self._zeros = np.zeros(self._pattern.indices.size if complement else 0, values.dtype)
+        self._flipped = None
+
+    @classmethod
+    def observed(cls, csr):
+        """The stored entries of ``csr`` (explicit zeros included) are the observed ones."""
+        total, sqnorm, n_nonzero = v.check_sparse_values("X", csr)
+        values = SparseData(csr, total, sqnorm, n_nonzero)
+        return cls(values, (values._rows, values._cols), False, csr.nnz, n_nonzero)
+
+    @classmethod
+    def from_mask(cls, X, mask, beta):
+        """X (ndarray or canonical CSR) observed where ``mask`` (bool ndarray or CSR) is True."""
+        import scipy.sparse
+
+        m, n = X.shape
+        sparse_mask = v.is_sparse(mask)
+        n_observed = mask.nnz if sparse_mask else int(np.count_nonzero(mask))
+        if 2 * n_observed <= m * n or beta <= 0:
+            rows, cols = mask.nonzero()
+            gathered = X[rows, cols]  # reads the observed entries only
+            data = np.asarray(gathered.todense() if v.is_sparse(gathered) else gathered).ravel()
+            observed = scipy.sparse.csr_array((data.astype(X.dtype), (rows, cols)), shape=(m, n))
+            return cls.observed(observed)
+        dense_mask = mask.toarray() if sparse_mask else mask
+        missing = _CSR.both(scipy.sparse.csr_array(~dense_mask))
+        if v.is_sparse(X):
+            rows = np.repeat(np.arange(m), np.diff(X.indptr))
+            keep = dense_mask[rows, X.indices]  # stored entries that are observed
+            V = scipy.sparse.csr_array((X.data[keep], (rows[keep], X.indices[keep])), shape=(m, n))
+            total, sqnorm, n_nonzero = v.check_sparse_values("X", V)
+            values = SparseData(V, total, sqnorm, n_nonzero)
+        else:
+            V = np.where(dense_mask, X, X.dtype.type(0))  # unobserved entries never used
+            total, sqnorm, n_zeros = v.check_values("X", V)
+            values = DenseData(V, total, sqnorm, n_zeros)
+            n_nonzero = V.size - n_zeros
+        return cls(values, missing, True, n_observed, n_nonzero)
+
+    @property
+    def shape(self):
+        return self.values.shape
+
+    @property
+    def dtype(self):
+        return self.values.dtype
+
+    @property
+    def T(self):
+        """The transposed data (shares the values and the patterns)."""
+        if self._flipped is None:
+            flipped = object.__new__(MaskedData)
+            flipped.__dict__.update(self.__dict__)
+            flipped.values = self.values.T
+            flipped._pattern, flipped._pattern_T = self._pattern_T, self._pattern
+            flipped._flipped = self
+            self._flipped = flipped
+        return self._flipped
+
+    @property
+    def Y(self):
+        """The observed values with unobserved entries as 0 (for the SVD inits)."""
+        return self.values.Y
+
+    def matmul(self, G):
+        """``(M ∘ Y) @ G``: unobserved entries count as 0."""
+        return self.values.matmul(G)
+
+    def product_seconds(self, k):
+        return self.values.product_seconds(k) + self._pattern.indices.size * k * k / GRAM_FLOPS
+
+    def gram_blocks(self, G, GtG):
+        """Per-row Gram matrices of the observed columns of G, in blocks of rows."""
+        P = self._pattern
+        r, k = P.shape[0], G.shape[1]
+        step = max(1, GRAM_BLOCK_ELEMENTS // (k * k))
+        Q = np.empty((min(step, r), k, k), G.dtype)
+        G, GtG = np.ascontiguousarray(G), np.ascontiguousarray(GtG)
+        for r0 in range(0, r, step):
+            block = Q[: min(step, r - r0)]
+            row_grams(P.indptr, P.indices, G, GtG, self.complement, r0, block)
+            yield slice(r0, r0 + block.shape[0]), block
+
+    def residual_sqnorm(self, F, G):
+        """Exact ``‖M ∘ (Y − F Gᵀ)‖²`` in float64."""
+        if not self.complement:
+            return self._nnz_pass(self.values._rows, F, G, 2.0, False)[3]
+        missing = self._nnz_pass(None, F, G, 2.0, False)[3]
+        return self.values.residual_sqnorm(F, G) - missing
+
+    def beta_products(self, F, G, beta, with_objective=True):
+        """As ``DenseData.beta_products`` over the observed entries only."""
+        if not self.complement:
+            return self._nnz_pass(self.values._rows, F, G, beta, True, with_objective)
+        num, den, divergence, squared = self.values.beta_products(F, G, beta, with_objective)
+        _, den_missing, div_missing, sq_missing = self._nnz_pass(
+            None, F, G, beta, True, with_objective
+        )
+        den -= den_missing
+        np.maximum(den, 0, out=den)  # round-off of the subtraction
+        return num, den, divergence - div_missing, squared - sq_missing
+
+    def _nnz_pass(self, csr, F, G, beta, need_den, with_objective=True):
+        """``(num, den, divergence, squared)`` summed over the entries of ``csr``, or of
+        the missing pattern (``csr=None``), whose entries count as zeros."""
+        csr, data = (self._pattern, self._zeros) if csr is None else (csr, csr.data)
+        num = np.empty_like(F)
+        den = np.empty_like(F) if need_den else F[:0]
+        divergence, squared, _, _ = nnz_beta(
+            csr.indptr, csr.indices, data, F, np.ascontiguousarray(G), beta, _tiny(self.dtype),
+            num, den, need_den, with_objective,
+        )
         return num, den, divergence, squared

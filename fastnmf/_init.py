@@ -18,8 +18,9 @@ def initialize(data, rank, init, rng):
     ``INITS`` (custom factors are validated and transposed by the caller).
     """
     m, n = data.shape
-    # The scale of the factors: W Hᵀ with entries of this size has the mean of X.
-    scale = np.sqrt(max(data.total, 0.0) / (m * n) / rank)
+    # The scale of the factors: W Hᵀ with entries of this size has the mean of
+    # (the observed entries of) X.
+    scale = np.sqrt(max(data.total, 0.0) / data.n_observed / rank)
     if init == "random":
         W = scale * rng.standard_normal((m, rank))
         Ht = scale * rng.standard_normal((n, rank))
@@ -37,8 +38,12 @@ def initialize(data, rank, init, rng):
 
 
 def _truncated_svd(Y, rank, rng):
-    """Leading ``rank`` singular triplets: exact for small X, randomized otherwise."""
-    if Y.size <= _FULL_SVD_ENTRIES or rank > min(Y.shape) // 2:
+    """Leading ``rank`` singular triplets: exact for small X, randomized otherwise
+    (``Y`` dense or scipy.sparse)."""
+    m, n = Y.shape
+    if m * n <= _FULL_SVD_ENTRIES or rank > min(m, n) // 2:
+        if hasattr(Y, "toarray"):
+            Y = Y.toarray()
         U, S, Vt = scipy.linalg.svd(Y, full_matrices=False, check_finite=False)
         return U[:, :rank], S[:rank], Vt[:rank]
     # scikit-learn takes a second to import: only large problems pay for it.

@@ -177,3 +177,83 @@ def _scan(name, arr, fix):
         position = _first_position(arr, lambda a: ~np.isfinite(a))
         raise ValueError(f"{name} contains {count} NaN or infinite entries (first at {position}); {fix}.")
     return stats
+
+
+def is_sparse(X):
+    """True for any scipy.sparse matrix or array."""
+    return hasattr(X, "tocsr") and hasattr(X, "nnz")
+
+
+def as_csr(X, name="X"):
+    """A private, canonical CSR copy of a scipy.sparse ``X`` in its compute dtype.
+
+    Duplicates are summed and indices sorted (on the copy: X is never modified);
+    explicit zeros are kept (they are observed entries for ``missing="zeros"``).
+    """
+    import scipy.sparse
+
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got a sparse array with shape {X.shape}.")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {X.shape}); it needs at least one entry.")
+    dtype = compute_dtype(X.dtype)
+    csr = scipy.sparse.csr_array(X, dtype=dtype, copy=True)
+    csr.sum_duplicates()
+    return csr
+
+
+def check_sparse_values(name, csr):
+    """Scan the stored values of a CSR matrix: raise on NaN/inf or negatives.
+
+    Returns ``(total, sqnorm, n_nonzero)``: ΣX and ‖X‖² in float64 and the number of
+    stored entries that are not 0.
+    """
+    values = csr.data.reshape(1, -1)
+    sums, sqsums, negatives, nonfinite, zeros = scan_dense(np.ascontiguousarray(values))
+    for count, predicate, message in (
+        (nonfinite, lambda a: ~np.isfinite(a), "NaN or infinite entries"),
+        (negatives, lambda a: a < 0, "negative entries"),
+    ):
+        if count.any():
+            p = int(np.flatnonzero(predicate(csr.data))[0])
+            row = int(np.searchsorted(csr.indptr, p, side="right") - 1)
+            fix = (
+                "remove or impute them"
+                if message.startswith("NaN")
+                else "NMF needs non-negative data: shift or clip it"
+            )
+            raise ValueError(
+                f"{name} contains {int(count.sum())} {message} (first at "
+                f"{(row, int(csr.indices[p]))}); {fix}."
+            )
+    return float(sums.sum()), float(sqsums.sum()), int(csr.nnz - zeros.sum())
+
+
+def check_mask(mask, shape):
+    """A boolean mask of ``shape`` (True = observed): a bool ndarray or a CSR array.
+
+    Returns None when every entry is observed (no mask needed).
+    """
+    if is_sparse(mask):
+        import scipy.sparse
+
+        if mask.shape != shape:
+            raise ValueError(f"mask has shape {mask.shape}; expected {shape}, the shape of X.")
+        mask = scipy.sparse.csr_array(mask, dtype=np.bool_)
+        mask.eliminate_zeros()
+        observed = mask.nnz
+    else:
+        arr = np.asarray(mask)
+        if arr.shape != shape:
+            raise ValueError(f"mask has shape {arr.shape}; expected {shape}, the shape of X.")
+        if arr.dtype != np.bool_:
+            if arr.dtype.kind not in "iuf" or not np.isin(arr, (0, 1)).all():
+                raise TypeError(
+                    f"mask must be a boolean array (True = observed), got dtype {arr.dtype}; "
+                    "build it with e.g. mask=~np.isnan(X)."
+                )
+        mask = arr.astype(np.bool_, copy=False)
+        observed = int(np.count_nonzero(mask))
+    if observed == 0:
+        raise ValueError("mask observes no entry of X; at least one entry must be True.")
+    return None if observed == shape[0] * shape[1] else mask

@@ -5,7 +5,7 @@ import numbers
 import numpy as np
 
 from . import _validation as v
-from ._data import DenseData
+from ._data import load
 from ._driver import Stopping, fit
 from ._init import INITS, SVD_INITS, initialize
 from ._solvers import REGISTRY, SOLVERS
@@ -31,6 +31,8 @@ def nmf(
     l1_H=0.0,
     l2_W=0.0,
     l2_H=0.0,
+    mask=None,
+    missing=None,
     n_init=1,
     random_state=None,
     progress=False,
@@ -44,10 +46,12 @@ def nmf(
 
     Parameters
     ----------
-    X : array-like (m, n)
-        Non-negative data, any memory order (C, Fortran, memory map; other strided views
-        are copied once). float32 computes in float32; float64, integer and bool in
-        float64. Never modified.
+    X : array-like or scipy.sparse (m, n)
+        Non-negative data: a dense array of any memory order (C, Fortran, memory map;
+        other strided views are copied once) or any scipy.sparse matrix or array
+        (converted once to CSR in both orientations; products and the KL loss then cost
+        O(nnz·k)). float32 computes in float32; float64, integer and bool in float64.
+        Never modified.
     rank : int
         Number of components k.
     solver : str
@@ -86,6 +90,14 @@ def nmf(
         Wall-time budget in seconds for the whole call, restarts included.
     l1_W, l1_H, l2_W, l2_H : float
         L1 (sparsity) and L2 (ridge) penalties on W and H.
+    mask : bool array-like or scipy.sparse (m, n), optional
+        True where X is observed. Unobserved entries do not enter the loss and are never
+        read (NaN is fine there), so ``W @ H`` predicts them. Every solver supports it;
+        the Frobenius solvers then use one Gram matrix per row (O(k²) per observed or,
+        when most entries are observed, per missing entry).
+    missing : {None, "zeros"}
+        "zeros" (sparse X only): the implicit zeros of X are unobserved and its stored
+        entries, explicit zeros included, observed — as for ratings data.
     n_init : int
         Number of runs: the first from ``init``, the others from random inits; the
         run with the lowest objective is returned.
@@ -138,7 +150,7 @@ def nmf(
     rng = v.check_random_state(random_state)
 
     with thread_limits(n_threads):
-        data = _as_data(X)
+        data = load(X, mask, missing, beta)
         rank = v.check_rank(rank, data.shape, svd_init=not custom_init and init in SVD_INITS)
         if beta <= 0 and data.n_zeros:
             raise ValueError(
@@ -162,18 +174,6 @@ def nmf(
             progress=progress,
             meta=dict(solver=solver, loss=loss, rank=rank),
         )
-
-
-def _as_data(X):
-    """Validate X and wrap it in the data layer."""
-    if hasattr(X, "tocsr") or type(X).__module__.startswith("dask"):
-        raise TypeError(
-            f"X of type {type(X).__name__} is not supported yet; pass a dense numpy "
-            "array (e.g. X.toarray() for a small sparse matrix)."
-        )
-    arr = v.as_dense_2d(X)
-    total, sqnorm, n_zeros = v.check_values("X", arr)
-    return DenseData(arr, total, sqnorm, n_zeros)
 
 
 def _check_loss(loss, solver):

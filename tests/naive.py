@@ -3,10 +3,12 @@
 import numpy as np
 
 
-def objective(X, W, H, beta=2.0, l1_W=0.0, l1_H=0.0, l2_W=0.0, l2_H=0.0):
-    """The penalised loss of API.md §9, from the dense WH."""
+def objective(X, W, H, beta=2.0, l1_W=0.0, l1_H=0.0, l2_W=0.0, l2_H=0.0, mask=None):
+    """The penalised loss of API.md §9, from the dense WH, over the entries where
+    ``mask`` (default: all) is True."""
     WH = W.astype(np.float64) @ H.astype(np.float64)
-    X = X.astype(np.float64)
+    mask = np.ones(WH.shape, bool) if mask is None else np.asarray(mask, bool)
+    X, WH = np.asarray(X, dtype=np.float64)[mask], WH[mask]
     if beta == 2:
         loss = 0.5 * np.sum((X - WH) ** 2)
     elif beta == 1:
@@ -39,10 +41,11 @@ def beta_mu_step(X, W, H, beta):
     return W * (num / den) ** gamma
 
 
-def projected_gradient_norm(X, W, H):
-    """‖P(∇f)‖ for f = ½‖X − WH‖² at (W, H)."""
-    gW = (W @ H - X) @ H.T
-    gH = W.T @ (W @ H - X)
+def projected_gradient_norm(X, W, H, mask=None):
+    """‖P(∇f)‖ for f = ½‖M ∘ (X − WH)‖² at (W, H) (M: ``mask``, default all True)."""
+    R = W @ H - X if mask is None else np.where(mask, W @ H - X, 0.0)
+    gW = R @ H.T
+    gH = W.T @ R
     pW = np.where(W > 0, gW, np.minimum(gW, 0))
     pH = np.where(H > 0, gH, np.minimum(gH, 0))
     return np.sqrt(np.sum(pW**2) + np.sum(pH**2))

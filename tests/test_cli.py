@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+import fastnmf
 import pytest
 import scipy.sparse as sp
 
@@ -188,11 +190,12 @@ def test_fit_sparse_npz(tmp_path, capsys):
     path = tmp_path / "sparse.npz"
     sp.save_npz(path, X)
     assert sp.issparse(read_matrix(path))
-    code = main(["fit", str(path), "--rank", "2"])
-    err = capsys.readouterr().err
-    # nmf() rejects sparse input until the sparse data layer lands (issue 4)
-    assert code == 1
-    assert "not supported yet" in _single_error_line(err)
+    assert main(["fit", str(path), "--rank", "2", "--max-iter", "50"]) == 0
+    with np.load(tmp_path / "sparse.nmf.npz") as f:
+        W, H = f["W"], f["H"]
+    assert W.shape == (30, 2) and H.shape == (2, 20)
+    dense = fastnmf.nmf(X.toarray(), 2, max_iter=50)
+    np.testing.assert_allclose(W @ H, dense.W @ dense.H, rtol=1e-6, atol=1e-9)
 
 
 def test_fit_matrix_market(tmp_path, capsys, exact):

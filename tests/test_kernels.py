@@ -27,7 +27,7 @@ def test_hals_sweep_matches_column_form(rng, dtype):
     YG, GtG = X @ G, G.T @ G
     expected = hals_sweep(F, YG.astype(np.float64), GtG.astype(np.float64))
     got = F.copy()
-    hals_update(got, YG, GtG, 1, 0.0)
+    hals_update(got, YG, GtG[None], 1, 0.0)
     assert got.dtype == dtype
     np.testing.assert_allclose(got, expected, rtol=TOL[np.dtype(dtype)]["kernel"] * 10, atol=1e-6)
     assert np.all(got[:, 2] == 0)
@@ -43,9 +43,9 @@ def test_hals_repeated_sweeps_decrease_objective(rng):
         return 0.5 * np.sum((X - F @ G.T) ** 2)
 
     one = F.copy()
-    hals_update(one, YG, GtG, 1, 0.0)
+    hals_update(one, YG, GtG[None], 1, 0.0)
     many = F.copy()
-    hals_update(many, YG, GtG, 5000, 0.0)
+    hals_update(many, YG, GtG[None], 5000, 0.0)
     assert f(many) <= f(one) <= f(F)
     # enough sweeps solve each row's NNLS: KKT of min ½‖x G^T − y‖², x ≥ 0
     grad = many @ GtG - YG
@@ -61,7 +61,7 @@ def test_hals_identical_for_any_thread_count(rng):
     for threads in (1, 2):
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
         F = F0.copy()
-        hals_update(F, YG, GtG, 10, 1e-6)
+        hals_update(F, YG, GtG[None], 10, 1e-6)
         results.append(F)
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     assert np.array_equal(results[0], results[1])
@@ -133,7 +133,7 @@ def test_anls_half_step_is_exact_nnls(rng, method):
     W, Ht = rng.random((25, 4)), rng.random((18, 4))
     solver = ANLS(dense_data(X), W.copy(), Ht.copy(), Penalties(), method)
     F = W.copy()
-    solver.half_step(F, X @ Ht, Ht.T @ Ht, 0.0, 0.0, "W")
+    solver.half_step(F, X @ Ht, (Ht.T @ Ht)[None], 0.0, 0.0, "W", slice(None))
     for i in range(X.shape[0]):
         expected = scipy_nnls(Ht, X[i])[0]
         np.testing.assert_allclose(F[i], expected, rtol=1e-8, atol=1e-10)
@@ -147,9 +147,9 @@ def test_gdcls_steps_follow_their_formulas(rng):
     lam = 0.01
     solver = GDCLS(dense_data(X), W.copy(), Ht.copy(), Penalties(l2_H=lam))
     F = Ht.copy()
-    solver.half_step(F, X.T @ W, W.T @ W, 0.0, lam, "H")
+    solver.half_step(F, X.T @ W, (W.T @ W)[None], 0.0, lam, "H", slice(None))
     expected = np.maximum(0, np.linalg.solve(W.T @ W + lam * np.eye(3), W.T @ X)).T
     np.testing.assert_allclose(F, expected, rtol=1e-10)
     F = W.copy()
-    solver.half_step(F, X @ Ht, Ht.T @ Ht, 0.0, 0.0, "W")
+    solver.half_step(F, X @ Ht, (Ht.T @ Ht)[None], 0.0, 0.0, "W", slice(None))
     np.testing.assert_allclose(F, W * (X @ Ht) / (W @ Ht.T @ Ht), rtol=1e-12)

@@ -1,5 +1,6 @@
 """nnls, nnls_gram and project (API.md §2, §9 "nnls precision") against scipy."""
 
+import numba
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -371,3 +372,208 @@ def test_shapes_and_scale_invariance(m, k, r, scale, method, seed):
     if method in EXACT and np.linalg.matrix_rank(A) == k:
         atol = 1e-10 * scale * np.abs(X).max(initial=1)
         np.testing.assert_allclose(Xc, scale * X, rtol=1e-8, atol=atol)
+
+
+# --------------------------------------------------------------------------- kernels: Gram per row
+
+ROWS = ("bpp_rows", "active_set_rows")
+SHARED = {"bpp_rows": "bpp", "active_set_rows": "active_set"}
+
+
+def per_row_problems(r, k, seed, kinds=range(7)):
+    """Row i's problem ``min ½‖A_i x − b_i‖²`` with its own ``A_i`` (the kinds below in
+    turn), as the kernels take it: ``Q[i] = A_iᵀA_i`` and ``YG[i] = A_iᵀb_i``."""
+    rng = np.random.default_rng(seed)
+    kinds = list(kinds)
+    As, bs = [], []
+    for i in range(r):
+        kind = kinds[i % len(kinds)]
+        m = {1: max(k // 2, 1), 5: 1}.get(kind, 3 * k)
+        A = rng.standard_normal((m, k)) if kind == 1 else rng.random((m, k))
+        if kind == 2 and k >= 3:  # rank-deficient: duplicate and proportional columns
+            A[:, -2:] = A[:, :2] * [1.0, 2.0]
+        elif kind == 3 and k >= 3:  # zero columns: fixed at 0
+            A[:, [1, k - 2]] = 0.0
+        elif kind == 4:  # column norms over 8 decades (per-row Jacobi scaling)
+            A = A * np.logspace(-4, 4, k)
+        x = rng.random(k) * (rng.random(k) < 0.4)
+        x[rng.integers(k)] = 1.0  # b ≠ 0
+        b = A @ x
+        if kind != 6:  # kind 6: an exact fit, b in the cone of the columns
+            b = b + 0.1 * rng.standard_normal(m)
+        As.append(A)
+        bs.append(b)
+    Q = np.stack([A.T @ A for A in As])
+    YG = np.stack([A.T @ b for A, b in zip(As, bs)])
+    return As, bs, Q, YG
+
+
+def solve_rows(name, Q, YG, passive=None, dtype=np.float64):
+    """Run a per-row kernel in ``dtype``; returns ``F`` and the final passive sets."""
+    F = np.zeros(YG.shape, dtype=dtype)
+    passive = np.zeros(YG.shape, dtype=bool) if passive is None else passive.copy()
+    getattr(kernels, name)(
+        np.ascontiguousarray(Q, dtype=dtype), np.ascontiguousarray(YG, dtype=dtype), F, passive
+    )
+    return F, passive
+
+
+def assert_rows_match_scipy(As, bs, F, obj_tol=1e-10, kkt_tol=1e-9):
+    for i, (A, b) in enumerate(zip(As, bs)):
+        x = F[i][:, None].astype(np.float64)
+        ref = objective(A, nnls_reference(A, b)[:, None], b[:, None])[0]
+        got = objective(A, x, b[:, None])[0]
+        floor = 1e-14 * np.sum(b**2)
+        assert got - ref <= obj_tol * ref + floor, (i, got, ref)
+        if kkt_tol is not None:
+            assert np.all(x >= 0)
+            assert kkt_violation(A, x, b[:, None])[0] <= kkt_tol, i
+
+
+@pytest.mark.parametrize("name", ROWS)
+@pytest.mark.parametrize("k", [1, 3, 8, 15])
+def test_rows_kernels_match_scipy_row_by_row(name, k):
+    As, bs, Q, YG = per_row_problems(70, k, seed=40 + k)
+    F, passive = solve_rows(name, Q, YG)
+    assert F.shape == (70, k) and np.all(np.isfinite(F))
+    assert_rows_match_scipy(As, bs, F)
+    # the final passive sets come back: the support, plus variables held at 0 because
+    # they are dependent on the others (rank-deficient rows)
+    assert np.all(passive[F > 0])
+    full_rank = np.isin(np.arange(70) % 7, [0, 4])
+    np.testing.assert_array_equal(passive[full_rank], F[full_rank] > 0)
+    zero_columns = np.einsum("rjj->rj", Q) == 0
+    assert zero_columns.any() == (k >= 3) and np.all(F[zero_columns] == 0)
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_rows_kernels_many_active_constraints(name):
+    # larger rows, sparse solutions: many exchanges (and the backup rule) per row
+    rng = np.random.default_rng(41)
+    k = 25
+    As = [rng.random((rng.integers(10, 80), k)) for _ in range(40)]
+    bs = [A @ (rng.random(k) * (rng.random(k) < 0.2)) for A in As]
+    bs = [b + 0.2 * rng.standard_normal(len(b)) for b in bs]
+    Q = np.stack([A.T @ A for A in As])
+    YG = np.stack([A.T @ b for A, b in zip(As, bs)])
+    F, _ = solve_rows(name, Q, YG)
+    assert 0.3 < np.mean(F == 0) < 0.95  # the constraints matter
+    assert_rows_match_scipy(As, bs, F)
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_rows_kernels_equal_shared_kernels_for_equal_grams(name):
+    A, B = problem(40, 10, 100, seed=42)
+    GtG, YG = A.T @ A, np.ascontiguousarray(B.T @ A)
+    Q = np.ascontiguousarray(np.broadcast_to(GtG, (100, 10, 10)))
+    shared, shared_passive = np.zeros_like(YG), np.zeros(YG.shape, dtype=bool)
+    getattr(kernels, SHARED[name])(GtG, YG, shared, shared_passive)
+    F, passive = solve_rows(name, Q, YG)
+    np.testing.assert_allclose(F, shared, rtol=1e-10, atol=1e-12 * np.abs(shared).max())
+    np.testing.assert_array_equal(passive, shared_passive)
+    # rank-deficient and with a zero column: the same optimum (objective) as the shared kernel
+    A = np.hstack([A[:, :6], np.zeros((40, 1)), A[:, :3]])
+    GtG, YG = A.T @ A, np.ascontiguousarray(B.T @ A)
+    getattr(kernels, SHARED[name])(GtG, YG, shared, np.zeros(YG.shape, dtype=bool))
+    F, _ = solve_rows(name, np.ascontiguousarray(np.broadcast_to(GtG, (100, 10, 10))), YG)
+    assert np.all(F[:, 6] == 0)
+    np.testing.assert_allclose(objective(A, F.T, B), objective(A, shared.T, B), rtol=1e-10)
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_rows_kernels_float32(name):
+    As, bs, Q, YG = per_row_problems(50, 6, seed=43, kinds=[0, 1, 3, 5])
+    F32, passive = solve_rows(name, Q, YG, dtype=np.float32)
+    assert F32.dtype == np.float32 and np.all(F32 >= 0) and np.all(np.isfinite(F32))
+    F64, _ = solve_rows(name, Q, YG)
+    for i, (A, b) in enumerate(zip(As, bs)):
+        f32 = objective(A, F32[i][:, None], b[:, None])[0]
+        f64 = objective(A, F64[i][:, None], b[:, None])[0]
+        assert f32 - f64 <= 1e-4 * f64 + 1e-6 * np.sum(b**2), i
+    assert np.all(passive[F32 > 0])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", ROWS)
+def test_rows_kernels_warm_start_gives_the_same_answer(name, dtype):
+    # full column rank (on the non-zero columns): the solution is unique. Rows i % 3 == 2
+    # have column norms over 8 decades: their solutions are accurate to ~1e-10 only.
+    As, bs, Q, YG = per_row_problems(60, 8, seed=44, kinds=[0, 3, 4])
+    badly_scaled = np.arange(60) % 3 == 2
+    cold, passive = solve_rows(name, Q, YG, dtype=dtype)
+    warm, again = solve_rows(name, Q, YG, passive, dtype=dtype)
+    np.testing.assert_array_equal(again, passive)
+    guess = np.random.default_rng(1).random(YG.shape) < 0.5  # any start works
+    other, _ = solve_rows(name, Q, YG, guess, dtype=dtype)
+    atol = 1e-12 * np.abs(cold).max()
+    if dtype == np.float64:
+        for rows, rtol in ((~badly_scaled, 1e-12), (badly_scaled, 1e-8)):
+            np.testing.assert_allclose(warm[rows], cold[rows], rtol=rtol, atol=atol)
+            np.testing.assert_allclose(other[rows], cold[rows], rtol=rtol, atol=atol)
+        assert_rows_match_scipy(As, bs, warm)
+        assert_rows_match_scipy(As, bs, other)
+    else:
+        np.testing.assert_allclose(warm, cold, rtol=1e-6, atol=1e-6 * np.abs(cold).max())
+        np.testing.assert_allclose(other, cold, rtol=1e-4, atol=1e-5 * np.abs(cold).max())
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_rows_kernels_thread_count_does_not_change_the_result(name):
+    _, _, Q, YG = per_row_problems(300, 10, seed=45)  # 10 parallel tasks of 32 rows
+    guess = np.random.default_rng(2).random(YG.shape) < 0.3
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one, passive_one = solve_rows(name, Q, YG, guess)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two, passive_two = solve_rows(name, Q, YG, guess)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(passive_one, passive_two)
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_rows_kernels_degenerate_rows(name):
+    rng = np.random.default_rng(46)
+    k = 5
+    A = rng.random((12, k))
+    b = rng.standard_normal(12)
+    Q = np.stack([A.T @ A, np.zeros((k, k)), A.T @ A, A.T @ A])
+    # Aᵀb < 0; Q = 0 (then YG = 0 too); b = 0: x = 0 in all three
+    YG = np.stack([-A.T @ rng.random(12), np.zeros(k), np.zeros(k), A.T @ b])
+    F, passive = solve_rows(name, Q, YG, np.ones((4, k), dtype=bool))
+    np.testing.assert_array_equal(F[:3], 0)
+    assert not passive[:2].any()  # (with b = 0, BPP may keep x = 0 on a passive set)
+    np.testing.assert_allclose(F[3], nnls_reference(A, b), rtol=1e-8, atol=1e-12)
+    for empty in (np.zeros((0, k, k)), np.zeros((3, 0, 0))):  # no rows, no variables
+        F, _ = solve_rows(name, empty, np.zeros(empty.shape[:2]))
+        assert F.shape == empty.shape[:2]
+
+
+def test_rows_kernels_check_shapes():
+    Q, YG = np.zeros((4, 3, 3)), np.zeros((4, 3))
+    for bad_Q, bad_F in [(np.zeros((3, 3, 3)), np.zeros((4, 3))), (Q, np.zeros((4, 2)))]:
+        for name in ROWS:
+            with pytest.raises(ValueError, match=r"Q must be \(r, k, k\)"):
+                getattr(kernels, name)(bad_Q, YG, bad_F, np.zeros((4, 3), dtype=bool))
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(
+    k=st.integers(1, 7),
+    r=st.integers(1, 5),
+    scale=st.sampled_from([1e-3, 1.0, 1e4]),
+    name=st.sampled_from(ROWS),
+    seed=st.integers(0, 2**16),
+)
+def test_rows_kernels_any_problem(k, r, scale, name, seed):
+    # each row: its own m (1 … 12) and sparsity, signed entries (often rank-deficient)
+    rng = np.random.default_rng(seed)
+    As = [rng.standard_normal((m, k)) * (rng.random((m, k)) < 0.7) for m in rng.integers(1, 13, r)]
+    bs = [scale * rng.standard_normal(len(A)) for A in As]
+    Q = np.stack([A.T @ A for A in As])
+    YG = np.stack([A.T @ b for A, b in zip(As, bs)])
+    F, _ = solve_rows(name, Q, YG)
+    assert F.shape == (r, k) and np.all(np.isfinite(F)) and np.all(F >= 0)
+    assert_rows_match_scipy(As, bs, F, kkt_tol=1e-8)

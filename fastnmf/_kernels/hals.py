@@ -1,9 +1,12 @@
 """HALS: exact coordinate descent on the rows of one factor (Cichocki & Phan 2009).
 
 For the half-problem ``min_{F ≥ 0} ½‖Y − F Gᵀ‖²`` with products ``YG = Y G`` and
-``GtG = GᵀG``, entry ``F[i, t]`` has the closed-form minimiser
+``Q = GᵀG``, entry ``F[i, t]`` has the closed-form minimiser
 
-    F[i, t] ← max(0, F[i, t] + (YG[i, t] − F[i, :] · GtG[:, t]) / GtG[t, t])
+    F[i, t] ← max(0, F[i, t] + (YG[i, t] − F[i, :] · Q[:, t]) / Q[t, t])
+
+With missing values each row has its own Gram matrix (the Gram of the columns of G it
+observes): ``Q`` is then a stack (r, k, k), and (1, k, k) when all rows share one.
 
 and row i never reads another row: rows are independent sub-problems, updated in
 parallel (components in order inside a row), so the result is the same for any number
@@ -24,16 +27,19 @@ ROW_BLOCK = 64
 
 
 @njit(**PARALLEL_JIT)
-def hals_update(F, YG, GtG, max_sweeps, delta):
+def hals_update(F, YG, Q, max_sweeps, delta):
     """Update ``F`` (r, k) in place with repeated HALS sweeps; return the sweep count.
+
+    ``Q`` is (1, k, k), the Gram matrix shared by all rows, or (r, k, k), one per row.
 
     Gillis & Glineur (2012, Algorithm 2): the products are the expensive part, so sweeps
     over the same products are repeated, up to ``max_sweeps``, while they still pay:
     a row stops once its squared change falls below ``delta`` times that of its first
-    sweep. Columns of G that are entirely zero (``GtG[t, t] == 0``) leave F[:, t] at 0.
+    sweep. Columns of G that are entirely zero (``Q[·, t, t] == 0``) leave F[:, t] at 0.
     Returns the largest number of sweeps any row made.
     """
     r, k = F.shape
+    per_row = Q.shape[0] > 1
     sweeps = np.zeros(r, dtype=np.int64)
     done = np.zeros(r, dtype=np.bool_)
     first = np.zeros(r)
@@ -45,16 +51,17 @@ def hals_update(F, YG, GtG, max_sweeps, delta):
             for i in range(lo, hi):
                 change[i] = 0.0
             for t in range(k):
-                h = GtG[t, t]
                 for i in range(lo, hi):
                     if done[i]:
                         continue
+                    q = Q[i] if per_row else Q[0]
+                    h = q[t, t]
                     if h <= 0:
                         F[i, t] = 0
                         continue
                     g = YG[i, t]
-                    for s in range(k):  # GtG is symmetric: read row t, contiguous
-                        g -= F[i, s] * GtG[t, s]
+                    for s in range(k):  # Q is symmetric: read row t, contiguous
+                        g -= F[i, s] * q[t, s]
                     new = max(F[i, t] + g / h, 0)
                     diff = np.float64(new) - np.float64(F[i, t])
                     change[i] += diff * diff

@@ -4,9 +4,13 @@ Every kernel solves, for each row ``i`` of ``YG`` (r, k),
 
     min_{x ≥ 0}  ½ xᵀ Q x − YG[i] · x,        Q = GtG (k, k), symmetric PSD,
 
-and writes ``x`` into row ``i`` of ``F`` (r, k). Rows are independent: the parallel loops
-run over chunks of rows (or of rows sharing a passive set) and each task writes only its
-own rows, so the result does not depend on the number of threads.
+and writes ``x`` into row ``i`` of ``F`` (r, k). ``active_set_rows`` and ``bpp_rows`` take
+one Gram matrix per row instead, ``Q`` (r, k, k) with row ``i`` using ``Q[i]`` (masked NMF):
+they scale each ``Q[i]`` in the parallel task that solves row ``i`` and run the same
+per-row solvers (``_lawson_hanson``, ``_bpp_row`` built from BPP's exchange step).
+Rows are independent: the parallel loops run over chunks of rows (or of rows sharing a
+passive set) and each task writes only its own rows, so the result does not depend on
+the number of threads.
 
 Each public kernel is a thin serial function that widens the inputs to float64 in
 Jacobi-scaled variables (``_prepare``: unit diagonal, so tolerances mean the same for
@@ -137,6 +141,42 @@ def _solve_many(L, inv, idx, p, YG, rows, U, S):
 
 
 @njit(**JIT)
+def _scale_gram(GtG, Q, d, usable, e):
+    """Jacobi scaling of one Gram matrix, in float64.
+
+    Parameters
+    ----------
+    GtG : (k, k) array
+        Symmetric PSD, any float dtype.
+    Q : (k, k) float64 array
+        Receives ``GtG / (d dᵀ)`` (unit diagonal where ``usable``).
+    d : (k,) float64 array
+        Receives ``sqrt(GtG_jj)``, or 1 where ``GtG_jj ≤ 0``.
+    usable : (k,) bool array
+        Receives ``GtG_jj > 0``: the variables that may be > 0.
+    e : (k,) float64 array or None
+        If given, receives ``1 / d`` and ``Q`` is ``GtG · (e eᵀ)`` (within an ulp or two
+        of the quotient): the per-row kernels scale r Gram matrices, and k² divisions
+        per row made them ~10 % slower. ``None`` (the shared-Gram kernels, which scale
+        once) keeps the exact quotient. Numba prunes the other branch at compile time.
+    """
+    k = Q.shape[0]
+    for j in range(k):
+        usable[j] = GtG[j, j] > 0
+        d[j] = np.sqrt(np.float64(GtG[j, j])) if usable[j] else 1.0
+    if e is not None:
+        for j in range(k):
+            e[j] = 1.0 / d[j]
+        for i in range(k):
+            for j in range(k):
+                Q[i, j] = GtG[i, j] * (e[i] * e[j])
+    else:
+        for i in range(k):
+            for j in range(k):
+                Q[i, j] = GtG[i, j] / (d[i] * d[j])
+
+
+@njit(**JIT)
 def _prepare(GtG, YG, F, start_from_F):
     """Everything a kernel works on, in float64 and in scaled variables ``z = d·x`` with
     ``d = sqrt(diag Q)`` (Jacobi scaling: unit diagonal, so the sign tolerances and the
@@ -152,16 +192,10 @@ def _prepare(GtG, YG, F, start_from_F):
     own, which costs compile time and buys nothing here.
     """
     r, k = YG.shape
-    d = np.ones(k)
-    usable = np.empty(k, dtype=np.bool_)
-    for j in range(k):
-        usable[j] = GtG[j, j] > 0
-        if usable[j]:
-            d[j] = np.sqrt(np.float64(GtG[j, j]))
     Q = np.empty((k, k))
-    for i in range(k):
-        for j in range(k):
-            Q[i, j] = GtG[i, j] / (d[i] * d[j])
+    d = np.empty(k)
+    usable = np.empty(k, dtype=np.bool_)
+    _scale_gram(GtG, Q, d, usable, None)
     Y = np.empty((r, k))
     X = np.empty((r, k))
     for i in range(r):
@@ -335,6 +369,13 @@ def _lawson_hanson(Q, c, cmax, usable, tau, P, x, idx, L, inv, u, s, keep, max_r
 
 
 @njit(**JIT)
+def _lh_rounds(k):
+    """The guard on the variables entering in Lawson–Hanson (it terminates; scipy's guard
+    is 3k)."""
+    return 3 * k + 10
+
+
+@njit(**JIT)
 def _lh_rows(Q, YG, F, passive, rows, usable, tau):
     """Lawson–Hanson for each of ``rows`` (one parallel task; workspaces shared)."""
     k = Q.shape[0]
@@ -348,9 +389,8 @@ def _lh_rows(Q, YG, F, passive, rows, usable, tau):
     keep = np.empty(k, dtype=np.bool_)
     for i in rows:
         cmax = _load_row(YG, i, c)
-        # LH terminates; the guard on the rounds is scipy's (3k)
         _lawson_hanson(
-            Q, c, cmax, usable, tau, passive[i], x, idx, L, inv, u, s, keep, 3 * k + 10, False
+            Q, c, cmax, usable, tau, passive[i], x, idx, L, inv, u, s, keep, _lh_rounds(k), False
         )
         for j in range(k):
             F[i, j] = x[j]
@@ -376,6 +416,166 @@ def active_set(GtG, YG, F, passive):
 
 
 # --------------------------------------------------------------------------- BPP
+
+
+@njit(**JIT)
+def _bpp_rounds(k):
+    """Exchange rounds before BPP hands a row over to Lawson–Hanson (a safety net: only
+    rounding on degenerate problems makes BPP cycle past the backup rule)."""
+    return 4 * k + 30
+
+
+@njit(**JIT)
+def _passive_indices(P, idx, p_old):
+    """``idx[:p]`` = the variables in the passive set ``P`` (bool, k), in order.
+
+    Returns ``(p, first)``: ``first`` is the first position at which ``idx`` differs from
+    its previous content ``idx[:p_old]`` (rows ``< first`` of a factor built row by row
+    on the old list are still valid for the new one).
+    """
+    p = 0
+    first = -1
+    for j in range(P.size):
+        if P[j]:
+            if first < 0 and (p >= p_old or idx[p] != j):
+                first = p
+            idx[p] = j
+            p += 1
+    return p, first if first >= 0 else p
+
+
+# The two BPP steps below are inlined into their callers (Numba IR inlining): as calls,
+# once per row and round, they made the grouped ``bpp`` ~5 % slower at k = 10. For the
+# same reason ``_bpp_exchange`` takes the 2-D ``passive`` and a row index, not a view.
+
+
+@njit(inline="always", **JIT)
+def _bpp_start_row(c, cmax, usable, P):
+    """The state of one row before its first exchange.
+
+    Restricts the warm start ``P`` to the usable variables. An empty passive set takes
+    Kim & Park's first iteration here, which needs no solve: x = 0, y = −c, so every
+    variable with ``c_j > 0`` becomes passive. Returns ``(ninf, done)``: the smallest
+    number of infeasible variables so far (k + 1 if unknown) and whether x = 0 is already
+    optimal (no ``c_j > 0``).
+    """
+    k = c.size
+    empty = True
+    for j in range(k):
+        P[j] = P[j] and usable[j]
+        empty = empty and not P[j]
+    if not empty:
+        return k + 1, False
+    n_bad = 0
+    for j in range(k):
+        P[j] = usable[j] and c[j] > KKT_TOL * cmax
+        n_bad += P[j]
+    return n_bad, n_bad == 0
+
+
+@njit(inline="always", **JIT)
+def _bpp_exchange(Q, c, cmax, usable, passive, i, idx, p, s, x, flip, ninf, tries):
+    """One step of Kim & Park's Algorithm 1 for one row, given the solution on P.
+
+    Parameters
+    ----------
+    Q, c, cmax, usable
+        The row's scaled problem (``cmax = max |c|``).
+    passive, i : (r, k) bool array, int
+        ``passive[i]`` is the passive set; it receives the next one unless the row is
+        done.
+    idx, p, s
+        ``s[:p]``: the unconstrained solution on the variables ``idx[:p]`` (= P).
+    x : (k,) float64 array
+        Receives ``x_P = s``, 0 elsewhere (the solution when done; clip it at 0).
+    flip : (k,) bool array
+        Workspace.
+    ninf, tries : int
+        The exchange rule's state: the smallest |V| so far and the full exchanges left
+        without progress.
+
+    Returns
+    -------
+    done : bool
+        Whether ``V`` (below) is empty, i.e. ``x`` is optimal.
+    ninf, tries : int
+        The updated state.
+
+    Notes
+    -----
+    With the gradient ``y = Qx − c`` off P, the infeasible variables are
+    V = {j ∈ P: x_j < 0} ∪ {j ∉ P: y_j < 0}. All of them are exchanged while |V| keeps
+    falling (or for ``PBAR`` rounds without progress), else only the largest index in V
+    (the backup rule, which guarantees termination).
+    """
+    k = c.size
+    x[:] = 0.0
+    xmax = 0.0
+    for t in range(p):
+        x[idx[t]] = s[t]
+        xmax = max(xmax, abs(s[t]))
+    n_bad = 0
+    last = -1
+    for j in range(k):
+        if passive[i, j]:
+            flip[j] = x[j] < -KKT_TOL * xmax
+        elif usable[j]:
+            y = _gradient(Q, x, c, j) if p > 0 else -c[j]
+            flip[j] = y < -KKT_TOL * cmax
+        else:
+            flip[j] = False
+        if flip[j]:
+            n_bad += 1
+            last = j
+    if n_bad == 0:
+        return True, ninf, tries
+    if n_bad < ninf:
+        ninf = n_bad
+        tries = PBAR
+    elif tries >= 1:
+        tries -= 1
+    else:  # backup rule: exchange only the largest infeasible index
+        flip[:] = False
+        flip[last] = True
+    for j in range(k):
+        if flip[j]:
+            passive[i, j] = not passive[i, j]
+    return False, ninf, tries
+
+
+@njit(**JIT)
+def _bpp_row(Q, c, cmax, usable, tau, passive, i, x, idx, L, inv, u, s, keep, flip):
+    """Block principal pivoting (Kim & Park 2011, Algorithm 1) for one row on its own.
+
+    The row's problem is ``Q``, ``c`` (scaled, ``cmax = max |c|``), ``usable``;
+    ``passive[i]`` is the warm-start passive set and receives the final one; ``x``
+    receives the solution; the rest are workspaces.
+    Each exchange refactorises ``Q[P, P]`` from the first position where the sorted
+    passive list changed (the rows before it still hold). After ``_bpp_rounds(k)``
+    exchanges the row finishes with Lawson–Hanson from its last passive set, as in
+    ``bpp``.
+    """
+    k = c.size
+    P = passive[i]
+    ninf, done = _bpp_start_row(c, cmax, usable, P)
+    tries = PBAR
+    x[:] = 0.0  # the solution if the start is already optimal
+    p = 0  # nothing factorised yet for this row
+    for _ in range(_bpp_rounds(k)):
+        if done:
+            break
+        p, first = _passive_indices(P, idx, p)
+        _factor_rows(Q, idx, first, p, L, inv, tau)
+        _forward(L, inv, idx, c, first, p, u)
+        _backward(L, inv, p, u, s)
+        done, ninf, tries = _bpp_exchange(
+            Q, c, cmax, usable, passive, i, idx, p, s, x, flip, ninf, tries
+        )
+    if done:
+        for j in range(k):
+            x[j] = max(x[j], 0.0)
+    else:
+        _lawson_hanson(Q, c, cmax, usable, tau, P, x, idx, L, inv, u, s, keep, _lh_rounds(k), False)
 
 
 @njit(**JIT)
@@ -431,11 +631,9 @@ def _bpp_groups(Q, YG, F, passive, hashes, order, starts, g0, g1, usable, tau, n
     """One round of Kim & Park's Algorithm 1 for the rows of groups ``g0 … g1−1``.
 
     Per group, one factorisation of ``Q[P, P]`` for the shared passive set P; per row,
-    ``x_P`` and the gradient ``y = Qx − c`` off P, then the exchange of the infeasible
-    variables V = {j ∈ P: x_j < 0} ∪ {j ∉ P: y_j < 0}: all of them while |V| keeps
-    falling (or for ``PBAR`` rounds without progress), else only the largest index in V
-    (the backup rule). A row with V = ∅ is optimal: its solution goes to ``F`` and it is
-    marked done; the others get their new passive set and its hash.
+    ``x_P`` and one exchange (``_bpp_exchange``). A row with no infeasible variable is
+    optimal: its solution goes to ``F`` and it is marked done; the others get their new
+    passive set and its hash.
     """
     k = Q.shape[0]
     idx = np.empty(k, dtype=np.int64)
@@ -449,12 +647,8 @@ def _bpp_groups(Q, YG, F, passive, hashes, order, starts, g0, g1, usable, tau, n
     U = np.empty((k, CHUNK))
     S = np.empty((k, CHUNK))
     for g in range(g0, g1):
-        p = 0
-        for j in range(k):
-            if passive[order[starts[g]], j]:
-                idx[p] = j
-                p += 1
         members = order[starts[g] : starts[g + 1]]
+        p, _ = _passive_indices(passive[members[0]], idx, 0)
         _factor_rows(Q, idx, 0, p, L, inv, tau)  # one factorisation for the group
         many = members.size >= 4  # then solve for all members at once
         if many:
@@ -468,74 +662,36 @@ def _bpp_groups(Q, YG, F, passive, hashes, order, starts, g0, g1, usable, tau, n
             else:
                 _forward(L, inv, idx, c, 0, p, u)
                 _backward(L, inv, p, u, s)
-            x[:] = 0.0
-            xmax = 0.0
-            for t in range(p):
-                x[idx[t]] = s[t]
-                xmax = max(xmax, abs(s[t]))
-            n_bad = 0
-            last = -1
-            for j in range(k):
-                if passive[i, j]:
-                    flip[j] = x[j] < -KKT_TOL * xmax
-                elif usable[j]:
-                    y = _gradient(Q, x, c, j) if p > 0 else -c[j]
-                    flip[j] = y < -KKT_TOL * cmax
-                else:
-                    flip[j] = False
-                if flip[j]:
-                    n_bad += 1
-                    last = j
-            if n_bad == 0:
+            row_done, ninf[i], tries[i] = _bpp_exchange(
+                Q, c, cmax, usable, passive, i, idx, p, s, x, flip, ninf[i], tries[i]
+            )
+            if row_done:
                 done[i] = True
                 for j in range(k):
                     F[i, j] = max(x[j], 0.0)
-                continue
-            if n_bad < ninf[i]:
-                ninf[i] = n_bad
-                tries[i] = PBAR
-            elif tries[i] >= 1:
-                tries[i] -= 1
-            else:  # backup rule: exchange only the largest infeasible index
-                flip[:] = False
-                flip[last] = True
-            for j in range(k):
-                if flip[j]:
-                    passive[i, j] = not passive[i, j]
-            hashes[i] = _passive_hash(passive, i)
+            else:
+                hashes[i] = _passive_hash(passive, i)
 
 
 @njit(**JIT)
 def _bpp_start(Y, X, passive, usable):
-    """The state of every row before the first round.
+    """The state of every row before the first round (``_bpp_start_row``).
 
-    Restricts the warm start to usable variables. A row with an empty passive set takes
-    Kim & Park's first iteration here, which needs no solve: x = 0, y = −c, so every
-    variable with c_j > 0 becomes passive (and the row is done if there is none).
     Returns the hashes of the passive sets and the state of the exchange rule: the
     smallest |V| so far, the full exchanges left without progress, and done flags.
     """
     r, k = passive.shape
     hashes = np.empty(r, dtype=np.int64)
-    ninf = np.full(r, k + 1, dtype=np.int64)
+    ninf = np.empty(r, dtype=np.int64)
     tries = np.full(r, PBAR, dtype=np.int64)
-    done = np.zeros(r, dtype=np.bool_)
+    done = np.empty(r, dtype=np.bool_)
     for i in range(r):
-        empty = True
         cmax = 0.0
         for j in range(k):
-            passive[i, j] = passive[i, j] and usable[j]
-            empty = empty and not passive[i, j]
             cmax = max(cmax, abs(Y[i, j]))
-        if empty:
-            n_bad = 0
-            for j in range(k):
-                passive[i, j] = usable[j] and Y[i, j] > KKT_TOL * cmax
-                n_bad += passive[i, j]
-            ninf[i] = n_bad
-            if n_bad == 0:
-                done[i] = True
-                X[i, :] = 0.0
+        ninf[i], done[i] = _bpp_start_row(Y[i], cmax, usable, passive[i])
+        if done[i]:
+            X[i, :] = 0.0
         hashes[i] = _passive_hash(passive, i)
     return hashes, ninf, tries, done
 
@@ -557,7 +713,7 @@ def _bpp(Q, Y, X, passive, usable, tau, rows):
     k = Q.shape[0]
     hashes, ninf, tries, done = _bpp_start(Y, X, passive, usable)
     rows = _undone(rows, done)
-    max_rounds = 4 * k + 30
+    max_rounds = _bpp_rounds(k)
     group = True
     for round_ in range(max_rounds + 1):
         if rows.size == 0:
@@ -592,6 +748,140 @@ def bpp(GtG, YG, F, passive):
     Q, tau, usable, rows, d, Y, X = _prepare(GtG, YG, F, False)
     _bpp(Q, Y, X, passive, usable, tau, rows)
     _store(X, d, F)
+
+
+# --------------------------------------------------------------------------- one Gram per row
+
+
+@njit(**JIT)
+def _prepare_rows(Q, YG, F, passive):
+    """What the per-row kernels work on: ``Q`` and ``YG`` in float64 (no copy when they
+    are already float64 and C-contiguous), an output array, the pivot threshold for the
+    dtype and the row indices. The scaling is per row, in the parallel tasks.
+    """
+    r, k = YG.shape
+    if Q.shape != (r, k, k) or F.shape != (r, k) or passive.shape != (r, k):
+        raise ValueError("per-row NNLS: Q must be (r, k, k) and F, passive (r, k) for YG (r, k)")
+    G = np.ascontiguousarray(np.asarray(Q, np.float64))
+    Y = np.ascontiguousarray(np.asarray(YG, np.float64))
+    tau = PIVOT_TOL * np.finfo(Q.dtype).eps
+    return G, Y, np.empty((r, k)), tau, np.arange(r)
+
+
+@njit(**JIT)
+def _store_rows(X, F):
+    """``F = X`` in ``F``'s dtype."""
+    for i in range(F.shape[0]):
+        for j in range(F.shape[1]):
+            F[i, j] = X[i, j]
+
+
+@njit(**JIT)
+def _rows_task(G, YG, X, passive, rows, tau, use_bpp):
+    """Lawson–Hanson (``use_bpp`` False) or BPP for each of ``rows``, row ``i`` with its
+    own Gram matrix ``G[i]`` (one parallel task; workspaces shared).
+
+    Per row: the Jacobi scaling of ``G[i]`` into a workspace (``_scale_gram``, as
+    ``_prepare`` does for a shared Gram, here with reciprocals ``e = 1/d``), the solve in
+    scaled variables by the same per-row solver as the shared-Gram kernels, and
+    ``X[i] = x / d``. ``use_bpp`` is a compile-time constant of each engine, so each
+    compiles only its own solver.
+    """
+    k = YG.shape[1]
+    Q = np.empty((k, k))
+    d = np.empty(k)
+    e = np.empty(k)
+    usable = np.empty(k, dtype=np.bool_)
+    idx = np.empty(k, dtype=np.int64)
+    L = np.empty((k, k))
+    inv = np.empty(k)
+    u = np.empty(k)
+    s = np.empty(k)
+    c = np.empty(k)
+    x = np.empty(k)
+    keep = np.empty(k, dtype=np.bool_)
+    flip = np.empty(k, dtype=np.bool_)
+    for i in rows:
+        _scale_gram(G[i], Q, d, usable, e)
+        cmax = 0.0
+        for j in range(k):
+            c[j] = YG[i, j] * e[j]
+            cmax = max(cmax, abs(c[j]))
+        if use_bpp:
+            _bpp_row(Q, c, cmax, usable, tau, passive, i, x, idx, L, inv, u, s, keep, flip)
+        else:
+            rounds = _lh_rounds(k)
+            _lawson_hanson(
+                Q, c, cmax, usable, tau, passive[i], x, idx, L, inv, u, s, keep, rounds, False
+            )
+        for j in range(k):
+            X[i, j] = x[j] * e[j]
+
+
+@njit(**PARALLEL_JIT)
+def _active_set_rows(G, Y, X, passive, tau, rows):
+    """The parallel part of ``active_set_rows``, in float64 (compiled once for all dtypes)."""
+    for b in prange((rows.size + CHUNK - 1) // CHUNK):
+        _rows_task(G, Y, X, passive, rows[b * CHUNK : (b + 1) * CHUNK], tau, False)
+
+
+@njit(**PARALLEL_JIT)
+def _bpp_rows(G, Y, X, passive, tau, rows):
+    """The parallel part of ``bpp_rows``, in float64 (compiled once for all dtypes)."""
+    for b in prange((rows.size + CHUNK - 1) // CHUNK):
+        _rows_task(G, Y, X, passive, rows[b * CHUNK : (b + 1) * CHUNK], tau, True)
+
+
+@njit(**JIT)
+def active_set_rows(Q, YG, F, passive):
+    """Lawson–Hanson active set for every row of ``YG``, each with its own Gram matrix.
+
+    Row ``i`` solves ``min_{x ≥ 0} ½ xᵀ Q[i] x − YG[i] · x`` (e.g. masked NMF, where
+    each row sees a different subset of the data); otherwise as ``active_set``.
+
+    Parameters
+    ----------
+    Q : (r, k, k) float32 or float64 array
+        C-contiguous; ``Q[i]`` symmetric PSD, possibly singular. Variables with
+        ``Q[i][j, j] ≤ 0`` are fixed at 0 in row ``i``.
+    YG : (r, k) array
+        The linear terms, of ``Q``'s dtype.
+    F : (r, k) array
+        Receives the solutions, of ``Q``'s dtype.
+    passive : (r, k) bool array
+        The warm-start passive set of each row; overwritten with the final one.
+    """
+    G, Y, X, tau, rows = _prepare_rows(Q, YG, F, passive)
+    _active_set_rows(G, Y, X, passive, tau, rows)
+    _store_rows(X, F)
+
+
+@njit(**JIT)
+def bpp_rows(Q, YG, F, passive):
+    """Block principal pivoting (Kim & Park 2011) for every row of ``YG``, each with its
+    own Gram matrix.
+
+    Row ``i`` solves ``min_{x ≥ 0} ½ xᵀ Q[i] x − YG[i] · x``. Rows no longer share a
+    factorisation, so there is no column grouping: each row runs Algorithm 1 on its own
+    (``_bpp_row``, the same exchange rule as ``bpp``) and finishes with Lawson–Hanson if
+    still infeasible after ``4k + 30`` exchanges. ``passive`` all False is Kim & Park's
+    cold start x = 0.
+
+    Parameters
+    ----------
+    Q : (r, k, k) float32 or float64 array
+        C-contiguous; ``Q[i]`` symmetric PSD, possibly singular. Variables with
+        ``Q[i][j, j] ≤ 0`` are fixed at 0 in row ``i``.
+    YG : (r, k) array
+        The linear terms, of ``Q``'s dtype.
+    F : (r, k) array
+        Receives the solutions, of ``Q``'s dtype.
+    passive : (r, k) bool array
+        The warm-start passive set of each row; overwritten with the final one.
+    """
+    G, Y, X, tau, rows = _prepare_rows(Q, YG, F, passive)
+    _bpp_rows(G, Y, X, passive, tau, rows)
+    _store_rows(X, F)
 
 
 # --------------------------------------------------------------------------- coordinate descent

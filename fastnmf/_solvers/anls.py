@@ -16,10 +16,11 @@ import numpy as np
 import scipy.linalg
 
 from .._kernels import nnls as kernels
-from .base import Extrapolated, FrobeniusAlternating, fold_penalties
+from .base import Extrapolated, FrobeniusAlternating, fold_penalties, gram_times
 from .mu import multiplicative_step
 
-_NNLS = {"bpp": kernels.bpp, "active_set": kernels.active_set}
+# method -> (kernel for a Gram shared by all rows, kernel for one Gram per row)
+_NNLS = {"bpp": (kernels.bpp, kernels.bpp_rows), "active_set": (kernels.active_set, kernels.active_set_rows)}
 
 
 class ANLS(Extrapolated):
@@ -27,39 +28,51 @@ class ANLS(Extrapolated):
 
     def __init__(self, data, W, Ht, penalties, method):
         super().__init__(data, W, Ht, penalties)
-        self._solve = _NNLS[method]
+        self._nnls = _NNLS[method]
         # Passive sets of the last solution of each factor: the next solve starts there.
         self._passive = {"W": W > 0, "H": Ht > 0}
 
-    def half_step(self, F, YG, GtG, l1, l2, side):
-        YG, GtG = fold_penalties(YG, GtG, l1, l2)
-        self._solve(np.ascontiguousarray(GtG), np.ascontiguousarray(YG), F, self._passive[side])
+    def half_step(self, F, YG, Q, l1, l2, side, rows):
+        YG, Q = fold_penalties(YG, Q, l1, l2)
+        shared, per_row = self._nnls
+        YG, passive = np.ascontiguousarray(YG), self._passive[side][rows]
+        if Q.shape[0] == 1:
+            shared(np.ascontiguousarray(Q[0]), YG, F, passive)
+        else:
+            per_row(np.ascontiguousarray(Q), YG, F, passive)
 
 
-def least_squares_clipped(F, YG, GtG):
-    """``F ← max(0, YG (GᵀG)⁻¹)``, a least-norm solution when GᵀG is singular."""
-    try:
-        factor = scipy.linalg.cho_factor(GtG, check_finite=False)
-        solution = scipy.linalg.cho_solve(factor, YG.T, check_finite=False).T
-    except np.linalg.LinAlgError:
-        solution = np.linalg.lstsq(GtG, YG.T, rcond=None)[0].T
+def least_squares_clipped(F, YG, Q):
+    """``F ← max(0, YG Q⁻¹)`` row by row (``Q`` as in ``gram_times``), a least-norm
+    solution where Q is singular."""
+    if Q.shape[0] == 1:
+        try:
+            factor = scipy.linalg.cho_factor(Q[0], check_finite=False)
+            solution = scipy.linalg.cho_solve(factor, YG.T, check_finite=False).T
+        except np.linalg.LinAlgError:
+            solution = np.linalg.lstsq(Q[0], YG.T, rcond=None)[0].T
+    else:
+        try:
+            solution = np.linalg.solve(Q, YG[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:
+            solution = gram_times(YG, np.linalg.pinv(Q, hermitian=True))
     np.maximum(solution, 0, out=F, casting="unsafe")
 
 
 class ALS(FrobeniusAlternating):
     """Alternating least squares with truncation of negatives (not monotone)."""
 
-    def half_step(self, F, YG, GtG, l1, l2, side):
-        YG, GtG = fold_penalties(YG, GtG, l1, l2)
-        least_squares_clipped(F, YG, GtG)
+    def half_step(self, F, YG, Q, l1, l2, side, rows):
+        YG, Q = fold_penalties(YG, Q, l1, l2)
+        least_squares_clipped(F, YG, Q)
 
 
 class GDCLS(FrobeniusAlternating):
     """Gradient descent with constrained least squares (Shahnaz et al. 2006)."""
 
-    def half_step(self, F, YG, GtG, l1, l2, side):
+    def half_step(self, F, YG, Q, l1, l2, side, rows):
         if side == "W":
-            multiplicative_step(F, np.maximum(YG, 0), F @ GtG, l1, l2, 1.0)
+            multiplicative_step(F, np.maximum(YG, 0), gram_times(F, Q), l1, l2, 1.0)
         else:
-            YG, GtG = fold_penalties(YG, GtG, l1, l2)
-            least_squares_clipped(F, YG, GtG)
+            YG, Q = fold_penalties(YG, Q, l1, l2)
+            least_squares_clipped(F, YG, Q)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._config import CANCELLATION_FLOOR
+from .._kernels.blocks import inner64
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Penalties:
 
 def dot64(a, b):
     """⟨a, b⟩ accumulated in float64 (float32 products lose the digits we need)."""
-    return float(np.dot(a.ravel().astype(np.float64, copy=False), b.ravel().astype(np.float64, copy=False)))
+    return float(inner64(a.ravel(), b.ravel()))
 
 
 def _sqnorm(a):
@@ -53,29 +54,43 @@ def projected_gradient_sqnorm(F, grad):
     return _sqnorm(projected)
 
 
-def fold_penalties(YG, GtG, l1, l2):
+def fold_penalties(YG, Q, l1, l2):
     """Products of the penalised half-problem: L1 comes off ``YG``, L2 onto the diagonal.
 
     ``min_F ½‖Y − FGᵀ‖² + l1‖F‖₁ + ½l2‖F‖²`` has the gradient ``F(GᵀG + l2 I) − (YG − l1)``,
     so any Frobenius half-step solves the penalised problem on these products
-    (as scikit-learn's coordinate descent does).
+    (as scikit-learn's coordinate descent does). ``Q`` is a stack of Gram matrices
+    (see ``gram_times``).
     """
     if l1:
         YG = YG - l1
     if l2:
-        GtG = GtG + l2 * np.eye(GtG.shape[0], dtype=GtG.dtype)
-    return YG, GtG
+        Q = Q + l2 * np.eye(Q.shape[-1], dtype=Q.dtype)
+    return YG, Q
+
+
+def gram_times(F, Q):
+    """Row ``i`` of F times its Gram matrix: ``Q`` is (1, k, k), shared by every row
+    (``F @ Q[0]``), or (r, k, k), one per row (masked data, where each row of F sees
+    only its observed entries)."""
+    if Q.shape[0] == 1:
+        return F @ Q[0]
+    return np.einsum("ik,ikl->il", F, Q)
 
 
 class FrobeniusAlternating:
     """Alternating minimisation of ``½‖X − WH‖² + penalties`` from products.
 
-    Each half-step needs only ``Y G`` (one GEMM over X) and ``GᵀG``; subclasses supply
-    ``half_step(F, YG, GtG, l1, l2, side)``, which updates ``F`` in place (``side`` is
-    "W" or "H", for solvers whose settings differ between the two factors). The objective after
-    an iteration comes from the products of the Hᵀ half-step (DESIGN.md §3):
-    ``‖X‖² − 2⟨Hᵀ, XᵀW⟩ + ⟨WᵀW, HHᵀ⟩``, accumulated in float64; near the cancellation
-    floor it is replaced by the exact residual.
+    Each half-step needs only ``Y G`` (one GEMM over X) and the Gram matrices ``Q`` of
+    G — ``GᵀG`` shared by all rows, or per row for masked data, handed out by the data
+    layer in row blocks (``data.gram_blocks``). Subclasses supply
+    ``half_step(F, YG, Q, l1, l2, side, rows)``, which updates the rows ``F`` in place
+    (``side`` is "W" or "H", for solvers whose settings differ between the two factors;
+    ``rows`` locates the block in the whole factor). The objective after an iteration
+    comes from the products of the Hᵀ half-step (DESIGN.md §3):
+    ``‖X‖² − 2⟨Hᵀ, XᵀW⟩ + Σ_j h_jᵀ Q_j h_j`` (the last term is ``⟨WᵀW, HHᵀ⟩`` without a
+    mask), accumulated in float64; near the cancellation floor it is replaced by the
+    exact residual.
     """
 
     def __init__(self, data, W, Ht, penalties):
@@ -86,8 +101,24 @@ class FrobeniusAlternating:
         self._floor = CANCELLATION_FLOOR[np.dtype(data.dtype)] * data.sqnorm
         self._last = None
 
-    def half_step(self, F, YG, GtG, l1, l2, side):  # pragma: no cover - abstract
+    def half_step(self, F, YG, Q, l1, l2, side, rows):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _solve(self, F, YG, G, GtG, l1, l2, side, update=True):
+        """Half-step on every row block of F (or none, ``update=False``).
+
+        Returns ``Σ_i f_iᵀ Q_i f_i`` for per-row Gram matrices, or None when all rows
+        share ``GtG`` (the caller forms ``⟨FᵀF, GᵀG⟩`` from the Grams it needs anyway).
+        """
+        quad = None
+        data = self.data if side == "W" else self.data.T
+        for rows, Q in data.gram_blocks(G, GtG):
+            F_rows, YG_rows = F[rows], YG[rows]
+            if update:
+                self.half_step(F_rows, YG_rows, Q, l1, l2, side, rows)
+            if Q.shape[0] > 1:
+                quad = (quad or 0.0) + dot64(gram_times(F_rows, Q), F_rows)
+        return quad
 
     def iterate(self, W, Ht, bound=None):
         """One plain iteration on the given factors, in place.
@@ -99,21 +130,24 @@ class FrobeniusAlternating:
         """
         p = self.penalties
         XHt, HtH = self.data.matmul(Ht), Ht.T @ Ht
-        self.half_step(W, XHt, HtH, p.l1_W, p.l2_W, "W")
+        quad = self._solve(W, XHt, Ht, HtH, p.l1_W, p.l2_W, "W")
         WtW = W.T @ W
-        if bound is not None and self.objective(W, Ht, W, XHt, WtW, HtH)[0] > bound:
+        if bound is not None and self.objective(W, Ht, W, XHt, WtW, HtH, quad)[0] > bound:
             return None
         XtW = self.data.T.matmul(W)
-        self.half_step(Ht, XtW, WtW, p.l1_H, p.l2_H, "H")
-        return self.objective(W, Ht, Ht, XtW, HtH=Ht.T @ Ht, WtW=WtW)
+        quad = self._solve(Ht, XtW, W, WtW, p.l1_H, p.l2_H, "H")
+        return self.objective(W, Ht, Ht, XtW, WtW, Ht.T @ Ht, quad)
 
-    def objective(self, W, Ht, F, YF, WtW, HtH):
+    def objective(self, W, Ht, F, YF, WtW, HtH, quad=None):
         """``(objective, ‖X − WH‖²)`` from the products of the last half-step.
 
         ``F`` is the factor just updated (W or Hᵀ) and ``YF`` the product it was updated
-        from (``X Hᵀ`` or ``Xᵀ W``): ‖X − WH‖² = ‖X‖² − 2⟨F, YF⟩ + ⟨WᵀW, HᵀH⟩.
+        from (``X Hᵀ`` or ``Xᵀ W``): ‖X − WH‖² = ‖X‖² − 2⟨F, YF⟩ + ``quad``, where
+        ``quad`` = Σ_i f_iᵀ Q_i f_i, which is ⟨WᵀW, HᵀH⟩ when it is None (no mask).
         """
-        squared = self.data.sqnorm - 2 * dot64(F, YF) + dot64(WtW, HtH)
+        if quad is None:
+            quad = dot64(WtW, HtH)
+        squared = self.data.sqnorm - 2 * dot64(F, YF) + quad
         if squared < self._floor:  # digits lost to cancellation: compute it exactly
             squared = self.data.residual_sqnorm(W, Ht)
         return 0.5 * squared + self.penalties.value(W, Ht, WtW, HtH), squared
@@ -121,7 +155,9 @@ class FrobeniusAlternating:
     def evaluate(self):
         if self._last is None:
             W, Ht = self.W, self.Ht
-            self._last = self.objective(W, Ht, Ht, self.data.T.matmul(W), W.T @ W, Ht.T @ Ht)
+            XtW, WtW = self.data.T.matmul(W), W.T @ W
+            quad = self._solve(Ht, XtW, W, WtW, 0.0, 0.0, "H", update=False)
+            self._last = self.objective(W, Ht, Ht, XtW, WtW, Ht.T @ Ht, quad)
         return self._last
 
     def advance(self):
@@ -130,9 +166,19 @@ class FrobeniusAlternating:
     def gradient_norm(self, W, Ht):
         """Norm of the projected gradient of the penalised objective at (W, Hᵀ)."""
         p = self.penalties
-        grad_W = W @ (Ht.T @ Ht) - self.data.matmul(Ht) + p.l1_W + p.l2_W * W
-        grad_H = Ht @ (W.T @ W) - self.data.T.matmul(W) + p.l1_H + p.l2_H * Ht
+        grad_W = _gradient(self.data, W, Ht, p.l1_W, p.l2_W)
+        grad_H = _gradient(self.data.T, Ht, W, p.l1_H, p.l2_H)
         return np.sqrt(projected_gradient_sqnorm(W, grad_W) + projected_gradient_sqnorm(Ht, grad_H))
+
+
+def _gradient(data, F, G, l1, l2):
+    """Gradient in F of ``½‖Y − FGᵀ‖²`` (observed entries) ``+ l1‖F‖₁ + ½l2‖F‖²``."""
+    grad = np.empty_like(F)
+    for rows, Q in data.gram_blocks(G, G.T @ G):
+        grad[rows] = gram_times(F[rows], Q)
+    grad -= data.matmul(G)
+    grad += l1 + l2 * F
+    return grad
 
 
 class Extrapolated(FrobeniusAlternating):

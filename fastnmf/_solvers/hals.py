@@ -14,7 +14,6 @@ ALPHA = 0.2
 DELTA_SQUARED = 1e-6
 MAX_SWEEPS = 100
 _PRODUCT_OVERHEAD_S = 200e-6  # Python cost of one half-step besides the sweeps
-_BLAS_FLOPS = 5e10  # measured: two-GEMM floor on 2 cores, float64
 _SWEEP_FLOPS = 1.2e10  # measured: hals_update at 10000 x 30, float64
 
 
@@ -25,15 +24,19 @@ class HALS(Extrapolated):
         super().__init__(data, W, Ht, penalties)
         m, n = data.shape
         k = W.shape[1]
-        self._sweeps = {"W": max_sweeps(m, n, k), "H": max_sweeps(n, m, k)}
+        self._sweeps = {
+            "W": max_sweeps(m, data.product_seconds(k), k),
+            "H": max_sweeps(n, data.T.product_seconds(k), k),
+        }
 
-    def half_step(self, F, YG, GtG, l1, l2, side):
-        YG, GtG = fold_penalties(YG, GtG, l1, l2)
-        hals_update(F, YG, GtG, self._sweeps[side], DELTA_SQUARED)
+    def half_step(self, F, YG, Q, l1, l2, side, rows):
+        YG, Q = fold_penalties(YG, Q, l1, l2)
+        hals_update(F, YG, Q, self._sweeps[side], DELTA_SQUARED)
 
 
-def max_sweeps(rows, other, k):
-    """Inner sweeps allowed for a factor with ``rows`` rows against ``other`` columns of X."""
-    product_s = _PRODUCT_OVERHEAD_S + 2.0 * rows * other * k / _BLAS_FLOPS
+def max_sweeps(rows, product_s, k):
+    """Inner sweeps allowed for a factor with ``rows`` rows whose products take
+    ``product_s`` seconds (the data layer's estimate)."""
+    product_s += _PRODUCT_OVERHEAD_S
     sweep_s = 2.0 * rows * k * k / _SWEEP_FLOPS
     return int(min(MAX_SWEEPS, 1 + ALPHA * product_s / sweep_s))

@@ -8,7 +8,7 @@ layer forms it block by block (``_data.DenseData.beta_products``).
 import numpy as np
 
 from .._config import eps
-from .base import FrobeniusAlternating, projected_gradient_sqnorm
+from .base import FrobeniusAlternating, gram_times, projected_gradient_sqnorm
 
 
 def exponent(beta):
@@ -41,9 +41,9 @@ def multiplicative_step(F, numerator, denominator, l1, l2, gamma):
 class FrobeniusMU(FrobeniusAlternating):
     """Lee–Seung multiplicative updates for ½‖X − WH‖²: ``F ← F ∘ YG / (F GᵀG)``."""
 
-    def half_step(self, F, YG, GtG, l1, l2, side):
+    def half_step(self, F, YG, Q, l1, l2, side, rows):
         YG = np.maximum(YG, 0)  # YG ≥ 0 already for X, G ≥ 0; guards round-off
-        multiplicative_step(F, YG, F @ GtG, l1, l2, 1.0)
+        multiplicative_step(F, YG, gram_times(F, Q), l1, l2, 1.0)
 
 
 class BetaMU:
