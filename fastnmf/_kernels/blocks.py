@@ -55,7 +55,8 @@ def beta_weights(X, r0, c0, WH, DEN, beta, tiny, with_objective):
             elif beta == 2.0:
                 WH[i, j] = x
                 DEN[i, j] = v
-                d += 0.5 * (x - v) * (x - v)
+                if with_objective:
+                    d += 0.5 * (x - v) * (x - v)
             else:
                 p = v ** (beta - 2.0)
                 WH[i, j] = x * p
