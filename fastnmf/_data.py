@@ -96,13 +96,13 @@ class _BlockPasses:
         """Numerator and denominator of the multiplicative update of F for D_β(Y‖F Gᵀ).
 
         Returns ``(numerator, denominator, divergence, squared_residual)``:
-        ``numerator = (Y ∘ (FGᵀ)^(β−2)) G`` and ``denominator = (FGᵀ)^(β−1) G``, both
-        shaped like F, and the divergence and ‖Y − FGᵀ‖² of the current factors (0 and
+        ``numerator = (Y ∘ (FGᵀ)^(β−2)) G`` and ``denominator = (FGᵀ)^(β−1) G``, shaped
+        like F (for β = 1 the denominator's rows are all ΣG: one row, (1, k)), and the divergence and ‖Y − FGᵀ‖² of the current factors (0 and
         0 unless ``with_objective``).
         """
         tiny = _tiny(self.dtype)
         num = np.empty_like(F)
-        den = np.empty_like(F)
+        den = np.empty_like(F) if beta != 1.0 else None
         divergence = squared = 0.0
         den_scratch = self._scratch(1) if beta != 1.0 else None
         with blas_limits(1):  # small GEMMs between parallel kernels (see blas_limits)
@@ -117,7 +117,7 @@ class _BlockPasses:
                 if beta != 1.0:
                     np.matmul(DEN, G, out=den[rows])
         if beta == 1.0:  # (FGᵀ)^0 = 1: every row of the denominator is ΣG over rows
-            den[:] = G.sum(axis=0)
+            den = G.sum(axis=0, keepdims=True)
         return num, den, divergence, squared
 
 
@@ -219,8 +219,8 @@ class _CSR:
 
     def __init__(self, csr):
         self.shape = csr.shape
-        self.indptr = csr.indptr.astype(np.int64)
-        self.indices = csr.indices.astype(np.int32)
+        self.indptr = csr.indptr.astype(np.int64, copy=False)
+        self.indices = csr.indices.astype(np.int32, copy=False)
         self.data = csr.data
 
     @classmethod
@@ -333,8 +333,7 @@ class SparseData(_BlockPasses):
             Y.indptr, Y.indices, Y.data, F, G, 1.0, _tiny(self.dtype), num, F[:0], False, with_objective
         )
         G_sum = G.sum(axis=0, dtype=np.float64)
-        den = np.empty_like(F)
-        den[:] = G_sum
+        den = G_sum[None, :].astype(F.dtype)  # (FGᵀ)^0 = 1: every row is ΣG
         if with_objective:
             # The zeros add (WH)_ij to the divergence and (WH)_ij² to the residual.
             divergence += F.sum(axis=0, dtype=np.float64) @ G_sum - sum_v
@@ -469,8 +468,7 @@ class MaskedData:
         _, den_missing, div_missing, sq_missing = self._nnz_pass(
             None, F, G, beta, True, with_objective
         )
-        den -= den_missing
-        np.maximum(den, 0, out=den)  # round-off of the subtraction
+        den = np.maximum(den - den_missing, 0)  # 0: round-off of the subtraction
         return num, den, divergence - div_missing, squared - sq_missing
 
     def _nnz_pass(self, csr, F, G, beta, need_den, with_objective=True):

@@ -185,10 +185,11 @@ def is_sparse(X):
 
 
 def as_csr(X, name="X"):
-    """A private, canonical CSR copy of a scipy.sparse ``X`` in its compute dtype.
+    """A canonical CSR form of a scipy.sparse ``X`` in its compute dtype.
 
-    Duplicates are summed and indices sorted (on the copy: X is never modified);
-    explicit zeros are kept (they are observed entries for ``missing="zeros"``).
+    A canonical CSR X of the right dtype is shared, not copied (it is only read);
+    otherwise a copy is converted, its duplicates summed and indices sorted. Explicit
+    zeros are kept (they are observed entries for ``missing="zeros"``).
     """
     import scipy.sparse
 
@@ -197,6 +198,9 @@ def as_csr(X, name="X"):
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {X.shape}); it needs at least one entry.")
     dtype = compute_dtype(X.dtype)
+    if X.format == "csr" and X.dtype == dtype and X.has_canonical_format:
+        # already canonical: share its arrays (nothing here writes to them)
+        return scipy.sparse.csr_array((X.data, X.indices, X.indptr), shape=X.shape, copy=False)
     csr = scipy.sparse.csr_array(X, dtype=dtype, copy=True)
     csr.sum_duplicates()
     return csr

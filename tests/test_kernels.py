@@ -82,7 +82,7 @@ def test_beta_products_match_dense_formula(rng, beta, order, transposed, monkeyp
     num, den, div, sq = data.beta_products(F, G, beta)
     WH = F @ G.T
     np.testing.assert_allclose(num, (Y * WH ** (beta - 2)) @ G, rtol=1e-12)
-    np.testing.assert_allclose(den, WH ** (beta - 1) @ G, rtol=1e-12)
+    np.testing.assert_allclose(np.broadcast_to(den, F.shape), WH ** (beta - 1) @ G, rtol=1e-12)
     np.testing.assert_allclose(sq, np.sum((Y - WH) ** 2), rtol=1e-12)
     from naive import objective
 

@@ -207,7 +207,7 @@ def test_both_mask_forms_give_the_same_products(sparse, transposed):
         for beta in (1.0, 1.5):
             num, den, div, sq = data.beta_products(F, G, beta)
             np.testing.assert_allclose(num, np.where(M, Xd * WH ** (beta - 2), 0) @ G, rtol=1e-10)
-            np.testing.assert_allclose(den, np.where(M, WH ** (beta - 1), 0) @ G, rtol=1e-10)
+            np.testing.assert_allclose(np.broadcast_to(den, F.shape), np.where(M, WH ** (beta - 1), 0) @ G, rtol=1e-10)
             assert div == pytest.approx(objective(Xd, F, G.T, beta=beta, mask=M), rel=1e-10)
             assert sq == pytest.approx(np.sum((Xd - WH)[M] ** 2), rel=1e-10)
 
@@ -222,7 +222,7 @@ def test_sparse_kl_products_touch_nonzeros_only_and_match_dense(transposed):
     num, den, div, sq = data.beta_products(F, G, 1.0)
     WH = F @ G.T
     np.testing.assert_allclose(num, (Xd / WH) @ G, rtol=1e-12)
-    np.testing.assert_allclose(den, np.ones_like(Xd) @ G, rtol=1e-12)
+    np.testing.assert_allclose(np.broadcast_to(den, F.shape), np.ones_like(Xd) @ G, rtol=1e-12)
     assert div == pytest.approx(objective(Xd, F, G.T, beta=1.0), rel=1e-12)
     assert sq == pytest.approx(np.sum((Xd - WH) ** 2), rel=1e-10)
     assert data.residual_sqnorm(F, G) == pytest.approx(np.sum((Xd - WH) ** 2), rel=1e-12)

@@ -23,15 +23,16 @@ def exponent(beta):
 def multiplicative_step(F, numerator, denominator, l1, l2, gamma):
     """``F ← max(F ∘ (num / (den + l1 + l2·F))^γ, floor)`` in place.
 
-    The floor, machine epsilon times the factor's largest entry, keeps an entry from
-    being locked at exactly zero (a zero never grows under a multiplicative update)
-    while staying negligible at the scale of the factor.
+    ``numerator`` (shaped like F) is used as scratch; ``denominator`` is shaped like F
+    or, when every row shares it, (1, k). The floor, machine epsilon times the factor's
+    largest entry, keeps an entry from being locked at exactly zero (a zero never grows
+    under a multiplicative update) while staying negligible at the scale of the factor.
     """
-    denominator += l1
-    if l2:
-        denominator += l2 * F
-    ratio = np.divide(numerator, denominator, out=numerator, where=denominator > 0)
-    ratio[denominator <= 0] = 0
+    if l1 or l2:
+        denominator = denominator + l1 + l2 * F
+    positive = np.broadcast_to(denominator > 0, F.shape)
+    ratio = np.divide(numerator, denominator, out=numerator, where=positive)
+    ratio[~positive] = 0
     if gamma != 1.0:
         ratio **= gamma
     F *= ratio
@@ -79,8 +80,11 @@ class BetaMU:
     def gradient_norm(self, W, Ht):
         """Norm of the projected gradient of the penalised objective at (W, Hᵀ)."""
         p = self.penalties
-        num, den, _, _ = self.data.beta_products(W, Ht, self.beta, with_objective=False)
-        grad_W = den - num + p.l1_W + p.l2_W * W
-        num, den, _, _ = self.data.T.beta_products(Ht, W, self.beta, with_objective=False)
-        grad_H = den - num + p.l1_H + p.l2_H * Ht
-        return np.sqrt(projected_gradient_sqnorm(W, grad_W) + projected_gradient_sqnorm(Ht, grad_H))
+        self._pending = None  # free its products: one side's gradient at a time
+        squared = 0.0
+        for data, F, G, l1, l2 in ((self.data, W, Ht, p.l1_W, p.l2_W), (self.data.T, Ht, W, p.l1_H, p.l2_H)):
+            num, den, _, _ = data.beta_products(F, G, self.beta, with_objective=False)
+            np.subtract(den, num, out=num)
+            num += l1 + l2 * F
+            squared += projected_gradient_sqnorm(F, num)
+        return np.sqrt(squared)
