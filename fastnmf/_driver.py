@@ -32,16 +32,48 @@ class CallbackInfo:
     H: np.ndarray
 
 
-@dataclass
+# With pruning, restarts advance together in rounds of this many iterations, and the
+# worse half of the runs still going is dropped after each round.
+PRUNE_ROUND = 10
+
+
 class _Run:
-    solver: object
-    history: np.ndarray
-    stop_reason: str
-    initial_factors: tuple
+    """One run from one init: its solver, and the loop of ``_iterate`` as a generator
+    that can be advanced a few iterations at a time (for pruning) or to its end."""
+
+    def __init__(self, index, solver, initial, bar, steps):
+        self.index, self.solver, self.initial_factors = index, solver, initial
+        self._bar, self._steps = bar, steps
+        self.history = self.stop_reason = None
+        self.objective = None
+
+    @property
+    def finished(self):
+        return self.stop_reason is not None
+
+    def advance(self, iterations=None):
+        """Run ``iterations`` more iterations (None: to the stopping rule)."""
+        done = 0
+        try:
+            while iterations is None or done < iterations:
+                self.objective = next(self._steps)
+                done += 1
+        except StopIteration as stop:
+            self.history, self.stop_reason = stop.value
+            self.objective = float(self.history["objective"][-1])
+            self.close()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
 
-def fit(data, inits, make_solver, stopping, *, callback=None, progress=False, meta):
-    """Run the solver from each init in turn and keep the lowest objective.
+def fit(data, inits, make_solver, stopping, *, callback=None, progress=False, prune=False, meta):
+    """Run the solver from each init and keep the run with the lowest objective.
 
     Parameters
     ----------
@@ -51,31 +83,54 @@ def fit(data, inits, make_solver, stopping, *, callback=None, progress=False, me
     make_solver : callable (data, W, Ht) -> solver
     stopping : Stopping
     callback, progress : see ``fastnmf.nmf``
+    prune : bool
+        Advance all runs together in rounds of ``PRUNE_ROUND`` iterations and drop the
+        worse half of the unfinished ones after each round (successive halving); the
+        last one standing runs to its stopping rule. Without pruning, runs go one after
+        the other, each to its stopping rule.
     meta : dict
         ``solver``, ``loss`` and ``rank`` to record in the result.
     """
     start = time.perf_counter()
     deadline = None if stopping.max_time is None else start + stopping.max_time
-    best = None
-    n_runs = 0
-    for run_index, (W, Ht) in enumerate(inits):
-        n_runs += 1
-        initial = (W.copy(), Ht.copy())
+
+    def begin(index, W, Ht):
         solver = make_solver(data, W, Ht)
-        bar = _progress_bar(progress, stopping.max_iter, run_index)
-        try:
-            history, reason = _iterate(solver, data.sqnorm, stopping, deadline, callback, bar)
-        finally:
-            if bar is not None:
-                bar.close()
-        if best is None or history["objective"][-1] < best[1].history["objective"][-1]:
-            best = (run_index, _Run(solver, history, reason, initial))
-    run_index, run = best
-    return _result(data, run, run_index, n_runs, time.perf_counter() - start, meta)
+        bar = _progress_bar(progress, stopping.max_iter, index)
+        steps = _iterate(solver, data.sqnorm, stopping, deadline, callback, bar)
+        return _Run(index, solver, (W.copy(), Ht.copy()), bar, steps)
+
+    finished = []
+    if prune:
+        active = [begin(index, W, Ht) for index, (W, Ht) in enumerate(inits)]
+        n_runs = len(active)
+        while len(active) > 1:
+            for run in active:
+                run.advance(PRUNE_ROUND)
+            finished += [run for run in active if run.finished]
+            going = sorted((run for run in active if not run.finished), key=lambda run: run.objective)
+            for run in going[max(1, len(going) // 2):]:
+                run.close()
+            active = going[: max(1, len(going) // 2)]
+        for run in active:
+            run.advance()
+            finished.append(run)
+    else:
+        n_runs = 0
+        for index, (W, Ht) in enumerate(inits):
+            n_runs += 1
+            run = begin(index, W, Ht)
+            run.advance()
+            finished.append(run)
+            # keep only the best so far: the others' factors are not needed
+            finished = [min(finished, key=lambda r: r.objective)]
+    best = min(finished, key=lambda run: run.objective)
+    return _result(data, best, best.index, n_runs, time.perf_counter() - start, meta)
 
 
 def _iterate(solver, sqnorm, stopping, deadline, callback, bar):
-    """One run to its stopping rule; returns ``(history, stop_reason)``."""
+    """One run to its stopping rule, as a generator: yields the objective after each
+    iteration and returns ``(history, stop_reason)``."""
     clock = time.perf_counter()
     records = []
 
@@ -99,6 +154,7 @@ def _iterate(solver, sqnorm, stopping, deadline, callback, bar):
             bar.update(1)
             bar.set_postfix(relative_error=f"{rel:.3e}", refresh=False)
         reason = _stop_reason(stopping, iteration, previous, objective, rel, deadline, callback, solver, records)
+        yield objective
     history = np.array(records, dtype=HISTORY_DTYPE)
     return history, reason or "max_iter"
 

@@ -50,6 +50,13 @@ def check_int(name, value, minimum, allow_none=False):
     return int(value)
 
 
+def check_bool(name, value):
+    """True or False (numpy bools accepted)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__}).")
+    return bool(value)
+
+
 def check_nonnegative_float(name, value, allow_none=False, strictly_positive=False):
     """A finite real number >= 0 (> 0 when ``strictly_positive``)."""
     if value is None and allow_none:

@@ -10,7 +10,7 @@ from ._driver import Stopping, fit
 from ._init import INITS, SVD_INITS, initialize
 from ._solvers import REGISTRY, SOLVERS
 from ._solvers.base import Penalties
-from ._threading import thread_limits
+from ._threading import blas_limits, thread_limits
 
 LOSSES = ("frobenius", "kl", "itakura-saito")
 _BETA = {"frobenius": 2.0, "kl": 1.0, "itakura-saito": 0.0}
@@ -34,6 +34,7 @@ def nmf(
     mask=None,
     missing=None,
     n_init=1,
+    prune=False,
     random_state=None,
     progress=False,
     callback=None,
@@ -100,7 +101,14 @@ def nmf(
         entries, explicit zeros included, observed — as for ratings data.
     n_init : int
         Number of runs: the first from ``init``, the others from random inits; the
-        run with the lowest objective is returned.
+        run with the lowest objective is returned. X is validated and converted once
+        for all runs.
+    prune : bool
+        With ``n_init > 1``: advance the runs together in rounds of 10 iterations and
+        drop the worse half of those still going after each round (successive
+        halving), so restarts cost little more than the one run that survives. A run
+        that is bad early seldom ends best; without pruning every run goes to its
+        stopping rule.
     random_state : None, int or numpy.random.Generator
         Seed of the randomized SVD and of random inits.
     progress : bool
@@ -145,6 +153,7 @@ def nmf(
            (("l1_W", l1_W), ("l1_H", l1_H), ("l2_W", l2_W), ("l2_H", l2_H))}
     )
     n_init = v.check_int("n_init", n_init, 1)
+    prune = v.check_bool("prune", prune)
     n_threads = v.check_int("n_threads", n_threads, 1, allow_none=True)
     callback = v.check_callback(callback)
     rng = v.check_random_state(random_state)
@@ -165,15 +174,17 @@ def nmf(
             for _ in range(n_init - 1):
                 yield initialize(data, rank, "random", rng)
 
-        return fit(
-            data,
-            inits(),
-            lambda d, W, Ht: factory(d, W, Ht, penalties, beta),
-            stopping,
-            callback=callback,
-            progress=progress,
-            meta=dict(solver=solver, loss=loss, rank=rank),
-        )
+        with blas_limits(data.blas_threads):
+            return fit(
+                data,
+                inits(),
+                lambda d, W, Ht: factory(d, W, Ht, penalties, beta),
+                stopping,
+                callback=callback,
+                progress=progress,
+                prune=prune,
+                meta=dict(solver=solver, loss=loss, rank=rank),
+            )
 
 
 def _check_loss(loss, solver):

@@ -247,6 +247,49 @@ def test_restarts_never_worse_than_first_run():
     assert best.n_runs == 5 and 0 <= best.best_run < 5
 
 
+def _driver_runs(X, inits, prune, max_iter=200):
+    """``fit`` of the driver on explicit inits (copied), HALS, tol=1e-6."""
+    from fastnmf._data import load
+    from fastnmf._driver import Stopping, fit
+    from fastnmf._solvers.hals import HALS
+    from fastnmf._solvers.base import Penalties
+
+    calls = []
+    res = fit(
+        load(X),
+        [(W.copy(), Ht.copy()) for W, Ht in inits],
+        lambda d, W, Ht: HALS(d, W, Ht, Penalties()),
+        Stopping(tol=1e-6, max_iter=max_iter),
+        callback=lambda info: calls.append(info.iteration) and False,
+        prune=prune,
+        meta=dict(solver="hals", loss="frobenius", rank=inits[0][0].shape[1]),
+    )
+    return res, len(calls)
+
+
+def test_prune_keeps_a_good_run_for_a_fraction_of_the_iterations():
+    X = positive_data(11, 60, 50)
+    rng = np.random.default_rng(0)
+    inits = [(rng.random((60, 6)), rng.random((50, 6))) for _ in range(8)]
+    singles = [_driver_runs(X, [init], prune=False)[0].objective for init in inits]
+    full, full_iterations = _driver_runs(X, inits, prune=False)
+    pruned, pruned_iterations = _driver_runs(X, inits, prune=True)
+    assert full.objective == min(singles) and full.best_run == int(np.argmin(singles))
+    # the survivor's result is exactly the run from its init alone
+    assert pruned.objective == singles[pruned.best_run]
+    assert pruned.objective <= np.median(singles)
+    assert pruned.n_runs == 8
+    assert pruned_iterations < 0.6 * full_iterations
+
+
+def test_prune_flag_through_nmf():
+    X = positive_data(12, 40, 30)
+    res = nmf(X, 4, n_init=4, prune=True, random_state=0, max_iter=50)
+    assert res.n_runs == 4 and np.isfinite(res.objective)
+    with pytest.raises(TypeError, match="prune must be True or False"):
+        nmf(X, 4, prune="yes")
+
+
 def test_random_state_reproducible_and_accepts_generator():
     X = positive_data()
     a = nmf(X, 3, init="random", random_state=42, max_iter=10)

@@ -15,6 +15,7 @@ DELTA_SQUARED = 1e-6
 MAX_SWEEPS = 100
 _PRODUCT_OVERHEAD_S = 200e-6  # Python cost of one half-step besides the sweeps
 _SWEEP_FLOPS = 1.2e10  # measured: hals_update at 10000 x 30, float64
+_PER_ROW_SWEEP_COST = 2.4  # measured: a sweep reading one Gram per row (masks) vs a shared one
 
 
 class HALS(Extrapolated):
@@ -24,9 +25,10 @@ class HALS(Extrapolated):
         super().__init__(data, W, Ht, penalties)
         m, n = data.shape
         k = W.shape[1]
+        cost = _PER_ROW_SWEEP_COST if data.per_row_grams else 1.0
         self._sweeps = {
-            "W": max_sweeps(m, data.product_seconds(k), k),
-            "H": max_sweeps(n, data.T.product_seconds(k), k),
+            "W": max_sweeps(m, data.product_seconds(k), k, cost),
+            "H": max_sweeps(n, data.T.product_seconds(k), k, cost),
         }
 
     def half_step(self, F, YG, Q, l1, l2, side, rows):
@@ -34,9 +36,10 @@ class HALS(Extrapolated):
         hals_update(F, YG, Q, self._sweeps[side], DELTA_SQUARED)
 
 
-def max_sweeps(rows, product_s, k):
+def max_sweeps(rows, product_s, k, sweep_cost=1.0):
     """Inner sweeps allowed for a factor with ``rows`` rows whose products take
-    ``product_s`` seconds (the data layer's estimate)."""
+    ``product_s`` seconds (the data layer's estimate); ``sweep_cost`` scales the
+    modelled time of one sweep."""
     product_s += _PRODUCT_OVERHEAD_S
-    sweep_s = 2.0 * rows * k * k / _SWEEP_FLOPS
+    sweep_s = sweep_cost * 2.0 * rows * k * k / _SWEEP_FLOPS
     return int(min(MAX_SWEEPS, 1 + ALPHA * product_s / sweep_s))
