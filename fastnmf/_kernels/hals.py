@@ -16,7 +16,7 @@ of threads.
 import numpy as np
 from numba import njit, prange
 
-from .._config import PARALLEL_JIT
+from .._config import JIT, PARALLEL_JIT
 
 
 # Rows per parallel task. Inside a task the components run in the outer loop and the
@@ -26,12 +26,27 @@ from .._config import PARALLEL_JIT
 ROW_BLOCK = 64
 
 
+@njit(inline="always", **JIT)
+def _coordinate(F, YG, q, h, i, t, k):
+    """The exact update of ``F[i, t]`` against the Gram ``q`` (``h = q[t, t]``); returns
+    its squared change."""
+    if h <= 0:
+        F[i, t] = 0
+        return 0.0
+    g = YG[i, t]
+    for s in range(k):  # q is symmetric: read row t, contiguous
+        g -= F[i, s] * q[t, s]
+    new = max(F[i, t] + g / h, 0)
+    diff = np.float64(new) - np.float64(F[i, t])
+    F[i, t] = new
+    return diff * diff
+
+
 @njit(**PARALLEL_JIT)
 def hals_update(F, YG, Q, max_sweeps, delta):
     """Update ``F`` (r, k) in place with repeated HALS sweeps; return the sweep count.
 
     ``Q`` is (1, k, k), the Gram matrix shared by all rows, or (r, k, k), one per row.
-
     Gillis & Glineur (2012, Algorithm 2): the products are the expensive part, so sweeps
     over the same products are repeated, up to ``max_sweeps``, while they still pay:
     a row stops once its squared change falls below ``delta`` times that of its first
@@ -51,21 +66,17 @@ def hals_update(F, YG, Q, max_sweeps, delta):
             for i in range(lo, hi):
                 change[i] = 0.0
             for t in range(k):
-                for i in range(lo, hi):
-                    if done[i]:
-                        continue
-                    q = Q[i] if per_row else Q[0]
-                    h = q[t, t]
-                    if h <= 0:
-                        F[i, t] = 0
-                        continue
-                    g = YG[i, t]
-                    for s in range(k):  # Q is symmetric: read row t, contiguous
-                        g -= F[i, s] * q[t, s]
-                    new = max(F[i, t] + g / h, 0)
-                    diff = np.float64(new) - np.float64(F[i, t])
-                    change[i] += diff * diff
-                    F[i, t] = new
+                # two copies of the row loop, so the shared Gram is hoisted out of it
+                if per_row:
+                    for i in range(lo, hi):
+                        if not done[i]:
+                            change[i] += _coordinate(F, YG, Q[i], Q[i, t, t], i, t, k)
+                else:
+                    shared = Q[0]
+                    h = shared[t, t]
+                    for i in range(lo, hi):
+                        if not done[i]:
+                            change[i] += _coordinate(F, YG, shared, h, i, t, k)
             active = 0
             for i in range(lo, hi):
                 if done[i]:
