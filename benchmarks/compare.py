@@ -24,6 +24,12 @@ Rows:
       ``cd`` reaches after 100 iterations.
   (h) 5 % of the entries missing (``mask``): masked seconds per iteration over unmasked,
       hals and anls_bpp at 2000×1000, k=20.
+  (i) the estimators at scikit-learn's defaults: scikit-learn ``NMF(k, solver)`` fits
+      (``cd``, ``mu``); fastnmf ``hals``/``mu`` from its own default init, stopped by a
+      callback at scikit-learn's objective (whole calls, init included).
+  (j) ``transform`` of 10 000 new rows on components fitted to 2000 rows (``cd``).
+  (k) ``MiniBatchNMF`` (batch 1024) ``fit`` on a stream of low-rank rows: time, and the
+      objective ½‖X − WH‖² each reaches (W = its ``transform`` of the stream).
 
 This file lives in the asv benchmark directory, so asv imports it: it defines no
 ``time_``/``track_``/``mem_`` names and does nothing on import.
@@ -56,6 +62,7 @@ FULL = dict(
     e_cold_repeats=REPEATS,
     f_shape="20000x10000_d0.005_k30", f_sklearn_iters=100, g_sklearn_iters=100, sparse_repeats=2,
     h_shape=(2000, 1000, 20), h_iters=20,
+    i_dense=(2000, 1000, 20), j_rows=10_000, k_stream=(200_000, 1000, 20),
 )
 QUICK = dict(
     a_shape=(2000, 1000, 20), a_iters=10,
@@ -65,6 +72,7 @@ QUICK = dict(
     e_cold_repeats=1,
     f_shape="2000x1000_d0.02_k10", f_sklearn_iters=100, g_sklearn_iters=100, sparse_repeats=1,
     h_shape=(1000, 500, 10), h_iters=10,
+    i_dense=(1000, 500, 10), j_rows=2_000, k_stream=(20_000, 500, 10),
 )
 
 
@@ -431,6 +439,100 @@ def row_h(cfg, solver):
     )
 
 
+
+def row_i(cfg, kind, solver):
+    """scikit-learn NMF at its defaults vs fastnmf to the same objective."""
+    import fastnmf
+    from sklearn.decomposition import NMF
+
+    if kind == "dense":
+        X, k = dense_data(cfg["i_dense"], np.float64)
+        objective = frobenius_objective
+        name = shape_name(cfg["i_dense"], np.float64)
+    else:
+        X, k = topic_counts(cfg["f_shape"])
+        objective = sparse_frobenius_objective
+        name = f"sparse {X.shape[0]}×{X.shape[1]} k{k}"
+    fast_solver = {"cd": "hals", "mu": "mu"}[solver]
+    warm_jit(np.float64, solver=fast_solver)
+    fastnmf.nmf(X[:60], 3, solver=fast_solver, max_iter=1)
+
+    def sklearn():
+        model = NMF(k, solver=solver)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            W = model.fit_transform(X)
+        return W, model
+
+    W, model = sklearn()
+    target = objective(X, W, model.components_)
+
+    def fast():
+        return fastnmf.nmf(X, k, solver=fast_solver, tol=0, max_iter=100_000,
+                           callback=lambda info: bool(info.objective <= target))
+
+    (fast_time, sk_time), (res, _) = best_of_interleaved([fast, sklearn], repeats=cfg["sparse_repeats"])
+    reached = res.stop_reason == "callback"
+    detail = (f"target ½‖X−WH‖²={target:.6g} = sklearn NMF(solver={solver!r}) defaults ({model.n_iter_} it); "
+              f"fastnmf {fast_solver} {'reached it in' if reached else 'did NOT reach it in'} {res.n_iter} it")
+    return dict(
+        row="(i)", workload=name, measure=f"s to NMF({solver}) default obj.", fast=fast_time if reached else None,
+        sk=sk_time, floor=None, sk_ratio=sk_time / fast_time if reached else None, floor_ratio=None, detail=detail,
+    )
+
+
+def row_j(cfg):
+    """transform of new rows: exact NNLS vs scikit-learn's iterative transform."""
+    from sklearn.decomposition import NMF as SkNMF
+
+    from fastnmf import NMF
+
+    m, n, k = cfg["i_dense"]
+    X, _ = dense_data((m + cfg["j_rows"], n, k), np.float64)
+    X_fit, X_new = X[:m], X[m:]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours, theirs = NMF(k, random_state=0).fit(X_fit), SkNMF(k, random_state=0).fit(X_fit)
+        ours.transform(X_fit[:10])
+        (fast, sk), (W, W_sk) = best_of_interleaved([lambda: ours.transform(X_new), lambda: theirs.transform(X_new)])
+    err = np.linalg.norm(X_new - W @ ours.components_)
+    err_sk = np.linalg.norm(X_new - W_sk @ theirs.components_)
+    return dict(
+        row="(j)", workload=f"{cfg['j_rows']} new rows × {n}, k={k}", measure="s / transform", fast=fast, sk=sk,
+        floor=None, sk_ratio=sk / fast, floor_ratio=None,
+        detail=f"‖X_new − WH‖: fastnmf {err:.6g} (exact NNLS) vs sklearn {err_sk:.6g} (on its own components)",
+    )
+
+
+def row_k(cfg):
+    """MiniBatchNMF on a stream: fit time and the objective reached."""
+    from sklearn.decomposition import MiniBatchNMF as SkMiniBatchNMF
+
+    from fastnmf import MiniBatchNMF
+
+    m, n, k = cfg["k_stream"]
+    X, _ = dense_data(cfg["k_stream"], np.float64)
+    MiniBatchNMF(3, batch_size=64, max_iter=2).fit(X[:300, :40])  # compile
+
+    def run(Estimator):
+        def go():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = Estimator(k, batch_size=1024, random_state=0).fit(X)
+            return model
+        return go
+
+    (fast, sk), (ours, theirs) = best_of_interleaved([run(MiniBatchNMF), run(SkMiniBatchNMF)], repeats=1)
+    obj = frobenius_objective(X, ours.transform(X), ours.components_)
+    obj_sk = frobenius_objective(X, theirs.transform(X), theirs.components_)
+    return dict(
+        row="(k)", workload=f"stream {m}×{n}, k={k}", measure="s / MiniBatchNMF fit", fast=fast, sk=sk, floor=None,
+        sk_ratio=sk / fast, floor_ratio=None,
+        detail=(f"½‖X−WH‖² fastnmf {obj:.6g} ({ours.n_steps_} steps) vs sklearn {obj_sk:.6g} "
+                f"({theirs.n_steps_} steps); fastnmf {'at or below' if obj <= obj_sk else 'ABOVE'} sklearn's"),
+    )
+
+
 def row_e(cfg, cold):
     """Fresh process: import fastnmf + first nmf() on 100×100."""
     repeats = cfg["e_cold_repeats"] if cold else REPEATS
@@ -486,7 +588,7 @@ def format_row(row):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller shapes; finishes in under a minute")
-    parser.add_argument("--rows", default="abcdefgh", help="letters of the rows to run (default: all)")
+    parser.add_argument("--rows", default="abcdefghijk", help="letters of the rows to run (default: all)")
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
     header = environment_lines()  # `uptime` first, before any load of our own
@@ -496,6 +598,8 @@ def main(argv=None):
     steps += [(row_b, (cfg, shape)) for shape in cfg["b_shapes"]]
     steps += [(row_c, (cfg,)), (row_d, (cfg,)), (row_e, (cfg, False)), (row_e, (cfg, True))]
     steps += [(row_f, (cfg,)), (row_g, (cfg,)), (row_h, (cfg, "hals")), (row_h, (cfg, "anls_bpp"))]
+    steps += [(row_i, (cfg, kind, solver)) for kind in ("dense", "sparse") for solver in ("cd", "mu")]
+    steps += [(row_j, (cfg,)), (row_k, (cfg,))]
     steps = [(fn, fn_args) for fn, fn_args in steps if fn.__name__[-1] in args.rows]
     rows = []
     for fn, fn_args in steps:

@@ -8,6 +8,7 @@ layer forms it block by block (``_data.DenseData.beta_products``).
 import numpy as np
 
 from .._config import eps
+from .._kernels.blocks import multiplicative_update
 from .base import FrobeniusAlternating, gram_times, projected_gradient_sqnorm
 
 
@@ -23,20 +24,12 @@ def exponent(beta):
 def multiplicative_step(F, numerator, denominator, l1, l2, gamma):
     """``F ← max(F ∘ (num / (den + l1 + l2·F))^γ, floor)`` in place.
 
-    ``numerator`` (shaped like F) is used as scratch; ``denominator`` is shaped like F
-    or, when every row shares it, (1, k). The floor, machine epsilon times the factor's
-    largest entry, keeps an entry from being locked at exactly zero (a zero never grows
-    under a multiplicative update) while staying negligible at the scale of the factor.
+    ``denominator`` is shaped like F or, when every row shares it, (1, k). The floor,
+    machine epsilon times the factor's largest entry, keeps an entry from being locked
+    at exactly zero (a zero never grows under a multiplicative update) while staying
+    negligible at the scale of the factor.
     """
-    if l1 or l2:
-        denominator = denominator + l1 + l2 * F
-    positive = np.broadcast_to(denominator > 0, F.shape)
-    ratio = np.divide(numerator, denominator, out=numerator, where=positive)
-    ratio[~positive] = 0
-    if gamma != 1.0:
-        ratio **= gamma
-    F *= ratio
-    np.maximum(F, eps(F.dtype) * F.max(initial=0), out=F)
+    multiplicative_update(F, numerator, denominator, float(l1), float(l2), float(gamma), float(eps(F.dtype)))
 
 
 class FrobeniusMU(FrobeniusAlternating):
