@@ -35,15 +35,21 @@ This file lives in the asv benchmark directory, so asv imports it: it defines no
 ``time_``/``track_``/``mem_`` names and does nothing on import.
 """
 
-import argparse
 import os
-import platform
-import subprocess
-import sys
-import time
-import warnings
 
-import numpy as np
+# What ``import fastnmf`` sets when it comes before NumPy (see fastnmf/__init__.py):
+# idle OpenBLAS threads stop spinning soon after each call. It must be set before NumPy
+# loads OpenBLAS, hence here; it applies to scikit-learn's BLAS calls alike.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 if __package__:
     from .common import (dense_data, first_call_seconds, frobenius_objective, initial_factors, rank5_example,
@@ -215,7 +221,8 @@ def environment_lines():
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs | Python {platform.python_version()} | "
         f"numpy {np.__version__} | BLAS {', '.join(blas) or '?'}",
         f"fastnmf {fastnmf.__version__} (numba {numba.__version__}, {numba.get_num_threads()} threads, "
-        f"layer {numba.config.THREADING_LAYER}) | scikit-learn {sklearn.__version__}",
+        f"layer {numba.config.THREADING_LAYER}) | scikit-learn {sklearn.__version__} | "
+        f"OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT', 'unset')}",
     ]
 
 

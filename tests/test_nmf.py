@@ -363,3 +363,21 @@ def test_top_features_and_samples():
     assert samples[1][0] == (int(np.argmax(res.W[:, 1])), float(res.W[:, 1].max()))
     with pytest.raises(ValueError, match="names"):
         res.top_features(3, names=["a"])
+
+
+def test_import_shortens_openblas_spin_only_when_first_and_unset():
+    import subprocess
+    import sys
+
+    def env_after(code, extra_env=None):
+        import os
+
+        env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+        env.update(extra_env or {})
+        out = subprocess.run([sys.executable, "-c", code + "; import os; print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'))"],
+                             capture_output=True, text=True, env=env, check=True)
+        return out.stdout.strip()
+
+    assert env_after("import fastnmf") == "4"
+    assert env_after("import numpy, fastnmf") == "None"
+    assert env_after("import fastnmf", {"OPENBLAS_THREAD_TIMEOUT": "10"}) == "10"
