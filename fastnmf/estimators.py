@@ -176,6 +176,28 @@ class _BaseNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             beta = self._beta()
             return _mu_solve_W(_load(X, beta), H, beta, l1, l2, max_iter, self.tol)
 
+    def fit(self, X, y=None, W=None, H=None):
+        """Learn the model from X (``fit_transform`` without the coefficients).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Non-negative training data.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        W : array-like of shape (n_samples, n_components), default=None
+            Initial ``W`` when ``init="custom"`` (never modified).
+        H : array-like of shape (n_components, n_features), default=None
+            Initial ``H`` when ``init="custom"`` (never modified).
+
+        Returns
+        -------
+        self : estimator
+            The fitted estimator.
+        """
+        self.fit_transform(X, W=W, H=H)
+        return self
+
     def inverse_transform(self, X):
         """Transform data back to the original space: ``X @ components_``.
 
@@ -349,28 +371,6 @@ class NMF(_BaseNMF):
         self.shuffle = shuffle
         self.n_init = n_init
         self.n_threads = n_threads
-
-    def fit(self, X, y=None, W=None, H=None):
-        """Learn an NMF model for the data X.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Non-negative training data.
-        y : Ignored
-            Not used, present for API consistency by convention.
-        W : array-like of shape (n_samples, n_components), default=None
-            Initial ``W`` when ``init="custom"`` (never modified).
-        H : array-like of shape (n_components, n_features), default=None
-            Initial ``H`` when ``init="custom"`` (never modified).
-
-        Returns
-        -------
-        self : NMF
-            The fitted estimator.
-        """
-        self.fit_transform(X, W=W, H=H)
-        return self
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit_transform(self, X, y=None, W=None, H=None):
@@ -615,28 +615,6 @@ class MiniBatchNMF(_BaseNMF):
         self.n_threads = n_threads
 
     # ------------------------------------------------------------- public API
-
-    def fit(self, X, y=None, W=None, H=None):
-        """Learn the model from X, one mini-batch of rows at a time.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Non-negative training data.
-        y : Ignored
-            Not used, present for API consistency by convention.
-        W : array-like of shape (n_samples, n_components), default=None
-            Initial ``W`` when ``init="custom"`` (never modified).
-        H : array-like of shape (n_components, n_features), default=None
-            Initial ``H`` when ``init="custom"`` (never modified).
-
-        Returns
-        -------
-        self : MiniBatchNMF
-            The fitted estimator.
-        """
-        self.fit_transform(X, W=W, H=H)
-        return self
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit_transform(self, X, y=None, W=None, H=None):
