@@ -23,7 +23,7 @@ from ._result import NMFResult  # noqa: E402
 from ._solvers import SOLVERS  # noqa: E402
 from .nmf import LOSSES, nmf  # noqa: E402
 from .nnls import NNLS_METHODS, nnls, nnls_gram, project  # noqa: E402
-from .selection import consensus, select_rank
+from .selection import consensus, select_rank  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -7,6 +7,9 @@ Subcommands
 ``fastnmf fit FILE --rank K``
     Factor a matrix read from ``.npy``, ``.npz``, ``.csv``, ``.tsv`` or ``.mtx`` and save
     the factors to an ``.npz`` file.
+``fastnmf rank FILE --ranks 2:12``
+    Survey ranks by cross-validation or consensus (``fastnmf.select_rank``), print the
+    table and the best rank, optionally plot it.
 
 Errors in the input print one line ``fastnmf: error: <message>`` on stderr and exit with
 status 1; usage errors keep argparse's format and exit with status 2.
@@ -82,6 +85,30 @@ def _loss(text):
         return text
 
 
+def _ranks(text):
+    """argparse type: 'A:B' (inclusive), 'A:B:STEP' or a comma list 'A,B,C' of ranks."""
+    text = text.strip()
+    try:
+        if ":" in text:
+            parts = [int(p) for p in text.split(":")]
+            if len(parts) not in (2, 3):
+                raise ValueError
+            start, stop = parts[0], parts[1]
+            step = parts[2] if len(parts) == 3 else 1
+            if step < 1 or stop < start:
+                raise ValueError
+            return list(range(start, stop + 1, step))
+        values = [int(p) for p in text.split(",") if p.strip()]
+        if not values:
+            raise ValueError
+        return values
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid ranks {text!r}: use 'A:B' (A to B inclusive, A <= B), 'A:B:STEP' or "
+            "a list like '2,4,8'"
+        ) from None
+
+
 def build_parser():
     """The argument parser of the ``fastnmf`` command.
 
@@ -128,6 +155,13 @@ def build_parser():
         type=_int,
         default=None,
         help="threads for the kernels and BLAS (default: all cores)",
+    )
+    demo.add_argument(
+        "--plot",
+        metavar="OUT.png",
+        default=None,
+        help="write the components found (rows of H) as 32x32 images to this file "
+        "(needs matplotlib: pip install fastnmf[plot])",
     )
     demo.set_defaults(run=run_demo)
 
@@ -179,6 +213,64 @@ def build_parser():
     )
     fit.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
     fit.set_defaults(run=run_fit)
+
+    rank = commands.add_parser(
+        "rank",
+        help="survey a range of ranks and print the best one",
+        description=(
+            "Survey the ranks of FILE (read as for 'fit') with fastnmf.select_rank: by "
+            "cross-validation (hide a fraction of the entries, fit the rest, score the "
+            "hidden ones; the same splits for every rank) or by consensus clustering "
+            "over random restarts (cophenetic correlation, Brunet et al. 2004). Prints "
+            "one line per rank and the best rank."
+        ),
+    )
+    rank.add_argument("file", metavar="FILE", help="the data matrix, samples x features")
+    rank.add_argument(
+        "--ranks",
+        type=_ranks,
+        required=True,
+        metavar="RANKS",
+        help="ranks to try: 'A:B' (A to B inclusive), 'A:B:STEP', or a list '2,4,8'",
+    )
+    rank.add_argument(
+        "--method", choices=("cv", "consensus"), default="cv", help="selection method (default cv)"
+    )
+    rank.add_argument(
+        "--runs",
+        type=_int,
+        default=None,
+        help="cv splits or consensus runs per rank (default 3 for cv, 30 for consensus)",
+    )
+    rank.add_argument(
+        "--holdout",
+        type=float,
+        default=0.05,
+        help="fraction of entries held out per cv split (default 0.05)",
+    )
+    rank.add_argument("--solver", default="hals", help="one of fastnmf.SOLVERS (default hals)")
+    rank.add_argument(
+        "--max-iter", type=_int, default=200, help="maximum outer iterations per fit (default 200)"
+    )
+    rank.add_argument(
+        "--warm-start",
+        action="store_true",
+        help="cv: start each rank from the previous rank's factors plus a new component",
+    )
+    rank.add_argument("--seed", type=_seed, default=None, help="random seed")
+    rank.add_argument(
+        "--plot",
+        metavar="OUT.png",
+        default=None,
+        help="write the survey plot to this file (needs matplotlib: pip install fastnmf[plot])",
+    )
+    rank.add_argument(
+        "--threads",
+        type=_int,
+        default=None,
+        help="threads for the kernels and BLAS (default: all cores)",
+    )
+    rank.set_defaults(run=run_rank)
     return parser
 
 
@@ -270,6 +362,8 @@ def run_demo(args):
     from .datasets import swimmer
     from .nmf import nmf
 
+    if args.plot is not None:
+        _require_matplotlib(args.plot)
     X, parts = swimmer()
     print(
         f"swimmer: {X.shape[0]} images of 32x32 pixels, {parts.shape[0]} ground-truth parts "
@@ -295,7 +389,39 @@ def run_demo(args):
         f"recovered {int(found.sum())} of {parts.shape[0]} parts "
         f"(cosine similarity > {RECOVERY_COSINE})"
     )
+    if args.plot is not None:
+        from .plotting import basis_images
+
+        _write_figure(basis_images(res, (32, 32)), args.plot)
+        print(f"components (rows of H) as 32x32 images -> {os.fspath(args.plot)}")
     return 0
+
+
+def _require_matplotlib(path):
+    """Fail before any work when --plot is asked for without matplotlib, or into a
+    directory that does not exist."""
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise CLIError(f"cannot write {os.fspath(path)!r}: no such directory {os.fspath(parent)!r}")
+    try:
+        import matplotlib
+    except ImportError:
+        raise CLIError(
+            "--plot needs matplotlib, which is not installed: pip install fastnmf[plot]"
+        ) from None
+    matplotlib.use("Agg")  # files only: never open a window
+
+
+def _write_figure(fig, path):
+    import matplotlib.pyplot as plt
+
+    try:
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or _one_line(exc)
+        raise CLIError(f"cannot write {os.fspath(path)!r}: {reason}") from exc
+    finally:
+        plt.close(fig)
 
 
 # --- fit ----------------------------------------------------------------------------------
@@ -419,6 +545,46 @@ def run_fit(args):
         f"{res.relative_error:.4g}, {res.n_iter} iterations ({res.stop_reason}), "
         f"{res.seconds:.3f} s -> {os.fspath(out)}"
     )
+    return 0
+
+
+# --- rank ---------------------------------------------------------------------------------
+
+
+def run_rank(args):
+    """``fastnmf rank``: survey ranks with select_rank, print the table and the best rank."""
+    if args.plot is not None:
+        _require_matplotlib(args.plot)
+    X = read_matrix(args.file)
+
+    from .selection import select_rank
+
+    runs = args.runs if args.runs is not None else (3 if args.method == "cv" else 30)
+    kwargs = dict(
+        method=args.method,
+        n_runs=runs,
+        random_state=args.seed,
+        warm_start=args.warm_start,
+        solver=args.solver,
+        max_iter=args.max_iter,
+        n_threads=args.threads,
+    )
+    if args.method == "cv":
+        kwargs["holdout"] = args.holdout
+    s = select_rank(X, args.ranks, **kwargs)
+    m, n = X.shape
+    unit = "splits" if args.method == "cv" else "runs"
+    extra = f", holdout {args.holdout:g}" if args.method == "cv" else ""
+    warm = ", warm-started" if s.warm_start else ""
+    print(
+        f"{args.file}: {m}x{n}, method {s.method} ({runs} {unit} per rank{extra}{warm}), "
+        f"solver {args.solver}"
+    )
+    print(s.format_table())
+    print(f"best rank: {s.best_rank} ({s.rule})")
+    if args.plot is not None:
+        _write_figure(s.plot(), args.plot)
+        print(f"plot -> {os.fspath(args.plot)}")
     return 0
 
 

@@ -1,6 +1,7 @@
 """``fastnmf.nmf``: validate → initialise → driver."""
 
 import numbers
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -137,10 +138,44 @@ def nmf(
     >>> res.relative_error < 1e-6
     True
     """
+    options = _check_options(
+        solver=solver, loss=loss, init=init, tol=tol, target_error=target_error,
+        max_iter=max_iter, max_time=max_time, l1_W=l1_W, l1_H=l1_H, l2_W=l2_W, l2_H=l2_H,
+        n_init=n_init, prune=prune, progress=progress, callback=callback, n_threads=n_threads,
+    )
+    rng = v.check_random_state(random_state)
+    with thread_limits(options.n_threads):
+        data = load(X, mask, missing, options.beta)
+        return _fit_loaded(data, rank, options, rng)
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The validated keyword arguments of ``nmf`` other than X, rank, mask, missing and
+    random_state: checked once, then used for any number of fits on loaded data."""
+
+    solver: str
+    loss: object
+    beta: float
+    init: object
+    stopping: Stopping
+    penalties: Penalties
+    n_init: int
+    prune: bool
+    progress: bool
+    callback: object
+    n_threads: object
+
+
+def _check_options(
+    *, solver="hals", loss="frobenius", init="nndsvda", tol=1e-4, target_error=None,
+    max_iter=200, max_time=None, l1_W=0.0, l1_H=0.0, l2_W=0.0, l2_H=0.0, n_init=1,
+    prune=False, progress=False, callback=None, n_threads=None,
+):
+    """Validate ``nmf``'s options (same defaults and messages) into an ``_Options``."""
     v.check_choice("solver", solver, SOLVERS)
     beta = _check_loss(loss, solver)
-    custom_init = not isinstance(init, str)
-    if not custom_init:
+    if isinstance(init, str):
         v.check_choice("init", init, INITS)
     stopping = Stopping(
         tol=v.check_nonnegative_float("tol", tol),
@@ -152,39 +187,53 @@ def nmf(
         **{name: v.check_nonnegative_float(name, value) for name, value in
            (("l1_W", l1_W), ("l1_H", l1_H), ("l2_W", l2_W), ("l2_H", l2_H))}
     )
-    n_init = v.check_int("n_init", n_init, 1)
-    prune = v.check_bool("prune", prune)
-    n_threads = v.check_int("n_threads", n_threads, 1, allow_none=True)
-    callback = v.check_callback(callback)
-    rng = v.check_random_state(random_state)
+    return _Options(
+        solver=solver,
+        loss=loss,
+        beta=beta,
+        init=init,
+        stopping=stopping,
+        penalties=penalties,
+        n_init=v.check_int("n_init", n_init, 1),
+        prune=v.check_bool("prune", prune),
+        progress=progress,
+        callback=v.check_callback(callback),
+        n_threads=v.check_int("n_threads", n_threads, 1, allow_none=True),
+    )
 
-    with thread_limits(n_threads):
-        data = load(X, mask, missing, beta)
-        rank = v.check_rank(rank, data.shape, svd_init=not custom_init and init in SVD_INITS)
-        if beta <= 0 and data.n_zeros:
-            raise ValueError(
-                f"X has {data.n_zeros} zero entries, but loss={loss!r} (beta <= 0) is "
-                "undefined at zeros; add a small positive constant to X or use loss='kl'."
-            )
-        first = _custom_init(init, data, rank) if custom_init else None
-        factory = REGISTRY[solver][0]
 
-        def inits():
-            yield first if custom_init else initialize(data, rank, init, rng)
-            for _ in range(n_init - 1):
-                yield initialize(data, rank, "random", rng)
+def _fit_loaded(data, rank, options, rng, init=None):
+    """``nmf`` on data already validated and wrapped by ``load`` (the seam that lets
+    repeated fits share one loaded X). Call inside ``thread_limits(options.n_threads)``.
+    ``init`` overrides ``options.init`` (e.g. warm-start factors)."""
+    init = options.init if init is None else init
+    custom_init = not isinstance(init, str)
+    rank = v.check_rank(rank, data.shape, svd_init=not custom_init and init in SVD_INITS)
+    if options.beta <= 0 and data.n_zeros:
+        raise ValueError(
+            f"X has {data.n_zeros} zero entries, but loss={options.loss!r} (beta <= 0) is "
+            "undefined at zeros; add a small positive constant to X or use loss='kl'."
+        )
+    first = _custom_init(init, data, rank) if custom_init else None
+    factory = REGISTRY[options.solver][0]
+    penalties, beta = options.penalties, options.beta
 
-        with blas_limits(data.blas_threads):
-            return fit(
-                data,
-                inits(),
-                lambda d, W, Ht: factory(d, W, Ht, penalties, beta),
-                stopping,
-                callback=callback,
-                progress=progress,
-                prune=prune,
-                meta=dict(solver=solver, loss=loss, rank=rank),
-            )
+    def inits():
+        yield first if custom_init else initialize(data, rank, init, rng)
+        for _ in range(options.n_init - 1):
+            yield initialize(data, rank, "random", rng)
+
+    with blas_limits(data.blas_threads):
+        return fit(
+            data,
+            inits(),
+            lambda d, W, Ht: factory(d, W, Ht, penalties, beta),
+            options.stopping,
+            callback=options.callback,
+            progress=options.progress,
+            prune=options.prune,
+            meta=dict(solver=options.solver, loss=options.loss, rank=rank),
+        )
 
 
 def _check_loss(loss, solver):

@@ -285,3 +285,114 @@ def test_help(capsys):
     assert "demo" in capsys.readouterr().out
     assert main(["fit", "--help"]) == 0
     assert "--rank" in capsys.readouterr().out
+
+
+# --- rank -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rank3_file(tmp_path_factory):
+    """Planted rank-3 data with zero-mean noise, saved as .npy."""
+    rng = np.random.default_rng(0)
+    WH = rng.exponential(size=(50, 3)) @ rng.exponential(size=(3, 40))
+    X = np.maximum(WH + 0.05 * WH.std() * rng.standard_normal(WH.shape), 0)
+    path = tmp_path_factory.mktemp("rank") / "rank3.npy"
+    np.save(path, X)
+    return path
+
+
+def _table_lines(out):
+    return [line for line in out.splitlines() if re.match(r"^\s+\d+\s", line)]
+
+
+def test_rank_cv_prints_the_table_and_the_best_rank(capsys, rank3_file):
+    assert main(["rank", str(rank3_file), "--ranks", "1:5", "--seed", "0", "--threads", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    lines = out.splitlines()
+    assert "method cv (3 splits per rank, holdout 0.05)" in lines[0]
+    header = ["rank", "rel_error", "cv_error", "cv_std", "cophenetic", "dispersion", "seconds"]
+    assert lines[1].split() == header
+    rows = _table_lines(out)
+    assert [int(r.split()[0]) for r in rows] == [1, 2, 3, 4, 5]
+    assert all(r.split()[4] == "-" for r in rows)  # no cophenetic for cv
+    assert re.search(r"^best rank: 3 \(", lines[-1])
+
+
+def test_rank_consensus_and_options(capsys, rank3_file):
+    argv = ["rank", str(rank3_file), "--ranks", "2,3,4", "--method", "consensus", "--runs", "4",
+            "--seed", "1", "--max-iter", "30"]
+    assert main(argv) == 0
+    out, _ = capsys.readouterr()
+    assert "method consensus (4 runs per rank)" in out
+    rows = _table_lines(out)
+    assert len(rows) == 3 and all(r.split()[2] == "-" and r.split()[4] != "-" for r in rows)
+    assert re.search(r"^best rank: [234] \(", out.splitlines()[-1])
+
+
+def test_rank_warm_start_step_and_plot(capsys, rank3_file, tmp_path):
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / "survey.png"
+    argv = ["rank", str(rank3_file), "--ranks", "2:6:2", "--warm-start", "--runs", "2",
+            "--holdout", "0.1", "--seed", "0", "--plot", str(plot)]
+    assert main(argv) == 0
+    out, _ = capsys.readouterr()
+    assert "warm-started" in out and "holdout 0.1" in out
+    assert [int(r.split()[0]) for r in _table_lines(out)] == [2, 4, 6]
+    assert f"plot -> {plot}" in out
+    assert plot.read_bytes().startswith(b"\x89PNG") and plot.stat().st_size > 2000
+
+
+def test_demo_plot_writes_the_parts_image(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / "parts.png"
+    assert main(["demo", "--max-iter", "30", "--plot", str(plot)]) == 0
+    out, _ = capsys.readouterr()
+    assert f"-> {plot}" in out
+    assert plot.read_bytes().startswith(b"\x89PNG") and plot.stat().st_size > 2000
+
+
+def test_plot_without_matplotlib_is_one_error_line(capsys, rank3_file, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert main(["rank", str(rank3_file), "--ranks", "2:3", "--plot", str(tmp_path / "p.png")]) == 1
+    line = _single_error_line(capsys.readouterr().err)
+    assert "fastnmf[plot]" in line
+    assert main(["demo", "--plot", str(tmp_path / "p.png")]) == 1
+    assert "fastnmf[plot]" in _single_error_line(capsys.readouterr().err)
+
+
+def test_rank_errors(capsys, rank3_file, tmp_path):
+    cases = [
+        (["--ranks", "2:60"], "min(m, n)=40"),
+        (["--ranks", "0:3"], ">= 1"),
+        (["--ranks", "2:4", "--holdout", "1.5"], "holdout"),
+        (["--ranks", "2:4", "--method", "consensus", "--warm-start"], "warm_start"),
+        (["--ranks", "2:4", "--runs", "0"], "n_runs"),
+        (["--ranks", "2:4", "--solver", "magic"], "magic"),
+        (["--ranks", "2:4", "--plot", str(tmp_path / "no" / "p.png")], "no such directory"),
+    ]
+    for extra, fragment in cases:
+        assert main(["rank", str(rank3_file), *extra]) == 1, extra
+        out, err = capsys.readouterr()
+        assert fragment in _single_error_line(err), (extra, err)
+        assert out == "", extra
+    assert main(["rank", str(tmp_path / "missing.npy"), "--ranks", "2:3"]) == 1
+    assert "missing.npy" in _single_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["rank", "x.npy"],
+        ["rank", "x.npy", "--ranks", "5:2"],
+        ["rank", "x.npy", "--ranks", "a:b"],
+        ["rank", "x.npy", "--ranks", "1:2:3:4"],
+        ["rank", "x.npy", "--ranks", "2:6:0"],
+        ["rank", "x.npy", "--ranks", ","],
+        ["rank", "x.npy", "--ranks", "2:4", "--method", "aic"],
+    ],
+)
+def test_rank_usage_errors(capsys, argv):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: fastnmf rank") and "Traceback" not in err
