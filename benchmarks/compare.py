@@ -30,6 +30,8 @@ Rows:
   (j) ``transform`` of 10 000 new rows on components fitted to 2000 rows (``cd``).
   (k) ``MiniBatchNMF`` (batch 1024) ``fit`` on a stream of low-rank rows: time, and the
       objective ½‖X − WH‖² each reaches (W = its ``transform`` of the stream).
+  (l) ``anls_bpp``, ``anls_as`` and ``gdcls`` seconds per outer iteration against the
+      two-GEMM floor, on the workload of row (a).
 
 This file lives in the asv benchmark directory, so asv imports it: it defines no
 ``time_``/``track_``/``mem_`` names and does nothing on import.
@@ -253,6 +255,32 @@ def row_a(cfg, dtype):
         row="(a)", workload=shape_name(cfg["a_shape"], dtype), measure="s / outer iteration",
         fast=fast, sk=sk, floor=floor, sk_ratio=sk / fast, floor_ratio=fast / floor,
         detail=f"hals vs cd, {n} it; fastnmf whole call {fmt_s(wall / n)}/it",
+    )
+
+
+def row_l(cfg, solver):
+    """An alternating solver's seconds per outer iteration vs the two-GEMM floor."""
+    import fastnmf
+
+    X, k = dense_data(cfg["a_shape"], np.float64)
+    W0, H0 = initial_factors(X, k)
+    warm_jit(np.float64, solver=solver)
+    n = cfg["a_iters"]
+    per_it = []
+
+    def run():
+        res = fastnmf.nmf(X, k, solver=solver, init=(W0, H0), tol=0, max_iter=n)
+        per_it.append(loop_seconds_per_iteration(res))
+        return res
+
+    inner = 5
+    floor_pair = two_gemm(X, np.ascontiguousarray(W0), np.ascontiguousarray(H0.T), inner)
+    (wall, floor), _ = best_of_interleaved([run, floor_pair])
+    fast, floor = min(per_it), floor / inner
+    return dict(
+        row="(l)", workload=shape_name(cfg["a_shape"], np.float64), measure=f"s / outer iteration, {solver}",
+        fast=fast, sk=None, floor=floor, sk_ratio=None, floor_ratio=fast / floor,
+        detail=f"{n} it; whole call {fmt_s(wall / n)}/it",
     )
 
 
@@ -595,7 +623,7 @@ def format_row(row):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller shapes; finishes in under a minute")
-    parser.add_argument("--rows", default="abcdefghijk", help="letters of the rows to run (default: all)")
+    parser.add_argument("--rows", default="abcdefghijkl", help="letters of the rows to run (default: all)")
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
     header = environment_lines()  # `uptime` first, before any load of our own
@@ -607,6 +635,7 @@ def main(argv=None):
     steps += [(row_f, (cfg,)), (row_g, (cfg,)), (row_h, (cfg, "hals")), (row_h, (cfg, "anls_bpp"))]
     steps += [(row_i, (cfg, kind, solver)) for kind in ("dense", "sparse") for solver in ("cd", "mu")]
     steps += [(row_j, (cfg,)), (row_k, (cfg,))]
+    steps += [(row_l, (cfg, solver)) for solver in ("anls_bpp", "anls_as", "gdcls")]
     steps = [(fn, fn_args) for fn, fn_args in steps if fn.__name__[-1] in args.rows]
     rows = []
     for fn, fn_args in steps:
