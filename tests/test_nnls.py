@@ -577,3 +577,143 @@ def test_rows_kernels_any_problem(k, r, scale, name, seed):
     F, _ = solve_rows(name, Q, YG)
     assert F.shape == (r, k) and np.all(np.isfinite(F)) and np.all(F >= 0)
     assert_rows_match_scipy(As, bs, F, kkt_tol=1e-8)
+
+
+# --------------------------------------------------------------------------- active_set: grouping
+
+
+def pattern_problem(m, k, r, n_patterns, seed):
+    """A (m, k) and B (m, r) whose solutions have ``n_patterns`` supports, so that many
+    rows share their final passive sets. Column j of B is built so that its solution is
+    a perturbed pattern ``x`` with gradient ``g > 0`` off its support (strictly
+    complementary: rounding cannot change the support): ``b = A (x − Q⁻¹ g)``."""
+    rng = np.random.default_rng(seed)
+    A = rng.random((m, k))
+    support = rng.random((k, n_patterns)) < 0.5
+    support[rng.integers(k, size=n_patterns), np.arange(n_patterns)] = True  # none empty
+    which = rng.integers(n_patterns, size=r)
+    X = support[:, which] * (0.5 + rng.random((k, r)))
+    G = ~support[:, which] * (0.5 + rng.random((k, r)))
+    return A, A @ (X - np.linalg.solve(A.T @ A, G))
+
+
+def warm_starts(kind, A, B, seed=0):
+    """Passive sets (r, k) of the given kind for the problem A, B."""
+    k, r = A.shape[1], B.shape[1]
+    rng = np.random.default_rng(seed)
+    if kind == "all":  # e.g. ANLS's first half-step from an all-positive factor
+        return np.ones((r, k), dtype=bool)
+    if kind == "none":
+        return np.zeros((r, k), dtype=bool)
+    if kind == "few":  # five passive sets, each shared by ~r/5 rows
+        return (rng.random((5, k)) < 0.6)[rng.integers(5, size=r)]
+    if kind == "fast":  # the support of the FAST approximation, as nnls does it
+        F = np.zeros((r, k))
+        kernels.fast(A.T @ A, np.ascontiguousarray(B.T @ A), F)
+        return F > 0
+    return rng.random((r, k)) < 0.5  # "random": a different set for every row
+
+
+def run_active_set(A, B, passive, dtype=np.float64):
+    """``kernels.active_set`` on the problem A, B; returns F (r, k) and the final sets."""
+    GtG = np.ascontiguousarray(A.T @ A, dtype=dtype)
+    YG = np.ascontiguousarray(B.T @ A, dtype=dtype)
+    F = np.zeros(YG.shape, dtype=dtype)
+    passive = passive.copy()
+    kernels.active_set(GtG, YG, F, passive)
+    return F, passive
+
+
+def is_grouped(passive):
+    """Whether active_set groups rows by passive set in its first round."""
+    return kernels._sets_shared(passive, np.arange(passive.shape[0]))
+
+
+@pytest.mark.parametrize(
+    "data, kind, grouped",
+    [
+        ("patterns", "all", True),
+        ("patterns", "none", True),
+        ("patterns", "fast", True),
+        ("patterns", "few", True),
+        ("random", "all", True),  # shared start, distinct sets after the first round
+        ("random", "few", True),
+        ("random", "fast", False),
+        ("random", "random", False),
+    ],
+)
+def test_active_set_matches_scipy_row_by_row(data, kind, grouped):
+    if data == "patterns":
+        A, B = pattern_problem(40, 12, 300, 6, seed=50)
+    else:
+        A, B = problem(60, 20, 300, seed=51, density=0.4)
+    passive0 = warm_starts(kind, A, B)
+    n_sets = len(np.unique(passive0, axis=0))
+    assert is_grouped(passive0) == grouped
+    assert n_sets <= 300 // 10 if grouped else n_sets == 300  # many rows per set, or none
+    F, passive = run_active_set(A, B, passive0)
+    assert np.all(F >= 0)
+    assert_matches_scipy(A, B, F.T, "active_set")  # row by row: objective within 1e-10
+    assert np.all(kkt_violation(A, F.T, B) <= KKT_TOL["active_set"])
+    np.testing.assert_array_equal(passive, F > 0)  # full column rank: P is the support
+    np.testing.assert_allclose(F.T, nnls_reference(A, B), rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["all", "few", "random"])
+def test_active_set_thread_count_does_not_change_the_result(kind):
+    A, B = pattern_problem(40, 12, 600, 6, seed=52)  # ~20 parallel tasks
+    passive0 = warm_starts(kind, A, B, seed=3)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one, passive_one = run_active_set(A, B, passive0)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two, passive_two = run_active_set(A, B, passive0)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(passive_one, passive_two)
+
+
+def test_active_set_grouped_warm_start_from_final_sets_returns_at_once():
+    A, B = pattern_problem(40, 12, 300, 6, seed=53)
+    cold, final = run_active_set(A, B, np.ones((300, 12), dtype=bool))
+    assert is_grouped(final)  # the final sets are shared: the grouped path again
+    warm, again = run_active_set(A, B, final)
+    np.testing.assert_array_equal(again, final)
+    np.testing.assert_allclose(warm, cold, rtol=1e-12, atol=1e-14 * np.abs(cold).max())
+    # At once: one round (one factorisation per set) finds every row optimal.
+    GtG, YG = A.T @ A, np.ascontiguousarray(B.T @ A)
+    Q, tau, usable, rows, d, Y, X = kernels._prepare(GtG, YG, np.zeros_like(YG), False)
+    passive = final.copy()
+    hashes, done = kernels._as_state(300)
+    kernels._as_start(passive, usable, hashes, rows)
+    order, starts, _ = kernels._group_rows(passive, rows, hashes, True)
+    assert starts.size - 1 < 300 // 4  # groups, not single rows
+    kernels._as_groups(
+        Q, Y, X, passive, hashes, order, starts, 0, starts.size - 1, usable, tau, done
+    )
+    assert done.all()
+    np.testing.assert_array_equal(passive, final)
+    np.testing.assert_allclose(X / d, warm, rtol=1e-12, atol=1e-14 * np.abs(cold).max())
+
+
+@pytest.mark.parametrize("kind", ["all", "none", "few", "random"])
+def test_active_set_rank_deficient(kind):
+    # duplicate, proportional and dependent columns and a zero column: Q singular
+    A, B = pattern_problem(40, 8, 200, 5, seed=54)
+    rng = np.random.default_rng(55)
+    A = np.hstack([A, A[:, :2], 3 * A[:, 4:5], A[:, :4] @ rng.random((4, 2)), np.zeros((40, 1))])
+    assert np.linalg.matrix_rank(A) == 8 and A.shape[1] == 14
+    passive0 = warm_starts(kind, A, B, seed=4)
+    assert is_grouped(passive0) == (kind != "random")
+    F, passive = run_active_set(A, B, passive0)
+    assert np.all(np.isfinite(F)) and np.all(F >= 0)
+    assert np.all(F[:, -1] == 0) and not passive[:, -1].any()  # the zero column
+    assert np.all(passive[F > 0])
+    assert_matches_scipy(A, B, F.T, "active_set")
+    assert np.all(kkt_violation(A, F.T, B) <= 1e-8)
+    F32, _ = run_active_set(A, B, passive0, dtype=np.float32)
+    assert F32.dtype == np.float32 and np.all(F32 >= 0) and np.all(np.isfinite(F32))
+    f32, f64 = objective(A, F32.T, B), objective(A, F.T, B)
+    assert np.all(f32 - f64 <= 1e-4 * f64 + 1e-6 * np.sum(B**2, axis=0))
