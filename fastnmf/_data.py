@@ -47,15 +47,7 @@ def load(X, mask=None, missing=None, beta=2.0):
     beta : float
         β of the loss; masks with β ≤ 0 keep the observed entries explicitly.
     """
-    if missing is not None:
-        v.check_choice("missing", missing, ("zeros",))
-        if not v.is_sparse(X):
-            raise ValueError(
-                "missing='zeros' treats the implicit zeros of a sparse X as unobserved, but X "
-                "is dense; pass a scipy.sparse X, or mask=... for a dense X."
-            )
-        if mask is not None:
-            raise ValueError("pass either mask=... or missing='zeros', not both.")
+    v.check_missing(missing, X, mask)
     if v.is_sparse(X):
         csr = v.as_csr(X)
         if missing == "zeros":

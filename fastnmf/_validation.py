@@ -240,6 +240,20 @@ def check_sparse_values(name, csr):
     return float(sums.sum()), float(sqsums.sum()), int(csr.nnz - zeros.sum())
 
 
+def check_missing(missing, X, mask):
+    """``missing`` is None or "zeros", the latter only for a sparse X and without a mask."""
+    if missing is None:
+        return
+    check_choice("missing", missing, ("zeros",))
+    if not is_sparse(X):
+        raise ValueError(
+            "missing='zeros' treats the implicit zeros of a sparse X as unobserved, but X "
+            "is dense; pass a scipy.sparse X, or mask=... for a dense X."
+        )
+    if mask is not None:
+        raise ValueError("pass either mask=... or missing='zeros', not both.")
+
+
 def check_mask(mask, shape):
     """A boolean mask of ``shape`` (True = observed): a bool ndarray or a CSR array.
 

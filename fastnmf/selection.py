@@ -757,15 +757,7 @@ def _best_by_cv(table, n_runs):
 
 
 def _cv_survey(X, ranks, options, rng, n_runs, holdout, warm_start, mask, missing):
-    if missing is not None:
-        v.check_choice("missing", missing, ("zeros",))
-        if not v.is_sparse(X):
-            raise ValueError(
-                "missing='zeros' treats the implicit zeros of a sparse X as unobserved, but X "
-                "is dense; pass a scipy.sparse X, or mask=... for a dense X."
-            )
-        if mask is not None:
-            raise ValueError("pass either mask=... or missing='zeros', not both.")
+    v.check_missing(missing, X, mask)
     with thread_limits(options.n_threads):
         # X is converted (and, without a mask, validated) once for all splits.
         Xc = v.as_csr(X) if v.is_sparse(X) else v.as_dense_2d(X)
