@@ -29,6 +29,7 @@ import numpy as np
 
 import fastnmf
 
+from .bench_nmf import _Heavy
 from .common import warm_jit
 
 # (m, n, planted rank): the survey workload. Part of the benchmark names' history.
@@ -95,13 +96,10 @@ def _mean_relative_error(c):
 SURVEYS = {"fastnmf": fastnmf_consensus_survey, "sklearn": sklearn_consensus_survey}
 
 
-class _Survey:
+class _Survey(_Heavy):
     """Timing settings for surveys of 90 fits (seconds to a minute each)."""
 
-    number = 1
     repeat = (1, 2, 120.0)
-    rounds = 1
-    warmup_time = 0
     timeout = 1200
 
 

@@ -227,6 +227,12 @@ class _CSR:
         """``(rows, columns)``: the CSR of X and the CSR of Xᵀ, converted once."""
         return cls(csr), cls(csr.T.tocsr())
 
+    def matmul(self, G):
+        """``Y @ G`` by the parallel sparse-times-dense kernel (G of this data's dtype)."""
+        out = np.empty((self.shape[0], G.shape[1]), dtype=G.dtype)
+        spmm(self.indptr, self.indices, self.data, np.ascontiguousarray(G), out)
+        return out
+
     def scipy(self):
         import scipy.sparse
 
@@ -291,10 +297,7 @@ class SparseData(_BlockPasses):
 
     def matmul(self, G):
         """``Y @ G`` by the parallel sparse-times-dense kernel."""
-        out = np.empty((self.shape[0], G.shape[1]), dtype=G.dtype)
-        Y = self._rows
-        spmm(Y.indptr, Y.indices, Y.data, np.ascontiguousarray(G), out)
-        return out
+        return self._rows.matmul(G)
 
     def product_seconds(self, k):
         return 2.0 * self._rows.data.size * k / SPARSE_PRODUCT_FLOPS

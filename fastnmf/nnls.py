@@ -8,6 +8,7 @@ one kernel of :mod:`fastnmf._kernels.nnls` that solves all rows in parallel.
 import numpy as np
 import scipy.sparse as sp
 
+from ._data import _CSR
 from ._kernels import nnls as kernels
 from ._threading import blas_limits, thread_limits
 from ._validation import (
@@ -205,7 +206,10 @@ def project(X_new, H, *, method="bpp", n_threads=None):
         H = H.astype(dtype, copy=False)
         with _products_blas():
             GtG = np.ascontiguousarray(H @ H.T)
-            YG = np.ascontiguousarray(X_new @ H.T, dtype=dtype)  # (m, k), also for sparse
+            if sp.issparse(X_new):  # the data layer's parallel kernel (scipy's is serial)
+                YG = _CSR(X_new.astype(dtype, copy=False)).matmul(H.T)
+            else:
+                YG = np.ascontiguousarray(X_new @ H.T, dtype=dtype)  # (m, k)
         return _solve(GtG, YG, *options)
 
 
