@@ -161,7 +161,7 @@ def _iterate(solver, sqnorm, stopping, deadline, callback, bar):
 
 def _stop_reason(stopping, iteration, previous, objective, rel, deadline, callback, solver, records):
     if callback is not None:
-        info = CallbackInfo(iteration, records[-1][1], objective, rel, _readonly(solver.W), _readonly(solver.Ht.T))
+        info = CallbackInfo(iteration, records[-1][1], objective, rel, _public(solver.W, True), _readonly(solver.Ht.T))
         if callback(info):
             return "callback"
     if stopping.target_error is not None and rel <= stopping.target_error:
@@ -174,6 +174,14 @@ def _stop_reason(stopping, iteration, previous, objective, rel, deadline, callba
     if iteration >= stopping.max_iter:
         return "max_iter"
     return None
+
+
+def _public(W, readonly=False):
+    """W as users see it: the array itself (a read-only view when ``readonly``), or,
+    for a factor whose row blocks live on Dask workers (``fastnmf.dask``), a dask array."""
+    if not isinstance(W, np.ndarray):
+        return W.to_dask()
+    return _readonly(W) if readonly else W
 
 
 def _readonly(a):
@@ -197,7 +205,7 @@ def _result(data, run, run_index, n_runs, seconds, meta):
     kkt = final / start_norm if start_norm > 0 else 0.0
     reason = run.stop_reason
     return NMFResult(
-        W=solver.W,
+        W=_public(solver.W),
         H=np.ascontiguousarray(solver.Ht.T),
         objective=float(history["objective"][-1]),
         relative_error=float(history["relative_error"][-1]),

@@ -56,29 +56,48 @@ def _truncated_svd(Y, rank, rng):
 def _nndsvd(data, rank, rng):
     """NNDSVD: each singular pair split into its dominant non-negative part."""
     U, S, Vt = _truncated_svd(data.Y, rank, rng)
-    m, n = data.shape
-    W = np.zeros((m, rank))
-    Ht = np.zeros((n, rank))
-    # The leading singular vectors of a non-negative matrix can be taken non-negative.
-    W[:, 0] = np.sqrt(S[0]) * np.abs(U[:, 0])
-    Ht[:, 0] = np.sqrt(S[0]) * np.abs(Vt[0])
-    for j in range(1, rank):
-        x, y = U[:, j], Vt[j]
-        xp, xn = np.maximum(x, 0), np.maximum(-x, 0)
-        yp, yn = np.maximum(y, 0), np.maximum(-y, 0)
-        xp_norm, yp_norm = np.linalg.norm(xp), np.linalg.norm(yp)
-        xn_norm, yn_norm = np.linalg.norm(xn), np.linalg.norm(yn)
-        positive, negative = xp_norm * yp_norm, xn_norm * yn_norm
-        if positive >= negative:
-            u, v, sigma, un, vn = xp, yp, positive, xp_norm, yp_norm
-        else:
-            u, v, sigma, un, vn = xn, yn, negative, xn_norm, yn_norm
-        if sigma > 0:
-            lam = np.sqrt(S[j] * sigma)
-            W[:, j] = lam * u / un
-            Ht[:, j] = lam * v / vn
+    V = Vt.T
+    signs, coef_u, coef_v = nndsvd_plan(S, part_norms(U), part_norms(V))
+    W, Ht = nndsvd_part(U, signs, coef_u), nndsvd_part(V, signs, coef_v)
     # Round-off leaves tiny positive entries where the exact factor is zero.
     cutoff = 1e-6 * max(W.max(initial=0), Ht.max(initial=0))
     W[W < cutoff] = 0
     Ht[Ht < cutoff] = 0
     return W, Ht
+
+
+def part_norms(A):
+    """Norms of the positive and of the negative parts of each column of A."""
+    return np.linalg.norm(np.maximum(A, 0), axis=0), np.linalg.norm(np.minimum(A, 0), axis=0)
+
+
+def nndsvd_plan(S, u_norms, v_norms):
+    """Which part of each singular pair NNDSVD keeps, and its scale (Boutsidis &
+    Gallopoulos 2008, Algorithm 1), from the singular values and the ``part_norms`` of
+    the left and right singular vectors.
+
+    Returns ``(signs, coef_u, coef_v)``: column j of the factor is ``coef[j]`` times the
+    positive part (sign +1), the negative part (−1) or, for the leading pair, whose
+    vectors can be taken non-negative, the absolute value (0) of singular vector j.
+    """
+    (up, un), (vp, vn) = u_norms, v_norms
+    rank = len(S)
+    signs = np.zeros(rank)
+    coef_u, coef_v = np.zeros(rank), np.zeros(rank)
+    coef_u[0] = coef_v[0] = np.sqrt(S[0])
+    for j in range(1, rank):
+        positive, negative = up[j] * vp[j], un[j] * vn[j]
+        if positive >= negative:
+            signs[j], sigma, nu, nv = 1, positive, up[j], vp[j]
+        else:
+            signs[j], sigma, nu, nv = -1, negative, un[j], vn[j]
+        if sigma > 0:
+            lam = np.sqrt(S[j] * sigma)
+            coef_u[j], coef_v[j] = lam / nu, lam / nv
+    return signs, coef_u, coef_v
+
+
+def nndsvd_part(A, signs, coef):
+    """The columns of A reduced to the part ``nndsvd_plan`` chose, times its scale."""
+    part = np.where(signs > 0, np.maximum(A, 0), np.where(signs < 0, np.maximum(-A, 0), np.abs(A)))
+    return part * coef

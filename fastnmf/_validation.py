@@ -4,6 +4,7 @@ Checks run once, at the public door; kernels and solvers trust what they receive
 """
 
 import numbers
+import sys
 
 import numpy as np
 
@@ -184,6 +185,12 @@ def _scan(name, arr, fix):
         position = _first_position(arr, lambda a: ~np.isfinite(a))
         raise ValueError(f"{name} contains {count} NaN or infinite entries (first at {position}); {fix}.")
     return stats
+
+
+def is_dask_array(X):
+    """True for a ``dask.array.Array`` (without importing dask when it is not loaded)."""
+    module = sys.modules.get("dask.array")
+    return module is not None and isinstance(X, module.Array)
 
 
 def is_sparse(X):

@@ -145,8 +145,17 @@ def nmf(
     )
     rng = v.check_random_state(random_state)
     with thread_limits(options.n_threads):
-        data = load(X, mask, missing, options.beta)
+        data = _load(X, mask, missing, options.beta)
         return _fit_loaded(data, rank, options, rng)
+
+
+def _load(X, mask, missing, beta):
+    """The data layer for X: in memory, or on the Dask workers for a dask array."""
+    if v.is_dask_array(X):
+        from . import dask
+
+        return dask.load(X, mask, missing)
+    return load(X, mask, missing, beta)
 
 
 @dataclass(frozen=True)
@@ -215,19 +224,30 @@ def _fit_loaded(data, rank, options, rng, init=None):
             "undefined at zeros; add a small positive constant to X or use loss='kl'."
         )
     first = _custom_init(init, data, rank) if custom_init else None
-    factory = REGISTRY[options.solver][0]
     penalties, beta = options.penalties, options.beta
+    if getattr(data, "distributed", False):  # fastnmf.dask: W's rows stay on the workers
+        make_solver, start = data.make_solver(options.solver, penalties, beta), data.initialize
+        if custom_init:
+            first = data.scatter_rows(first[0]), first[1]
+    else:
+        factory = REGISTRY[options.solver][0]
+
+        def make_solver(d, W, Ht):
+            return factory(d, W, Ht, penalties, beta)
+
+        def start(rank, init, rng):
+            return initialize(data, rank, init, rng)
 
     def inits():
-        yield first if custom_init else initialize(data, rank, init, rng)
+        yield first if custom_init else start(rank, init, rng)
         for _ in range(options.n_init - 1):
-            yield initialize(data, rank, "random", rng)
+            yield start(rank, "random", rng)
 
     with blas_limits(data.blas_threads):
         return fit(
             data,
             inits(),
-            lambda d, W, Ht: factory(d, W, Ht, penalties, beta),
+            make_solver,
             options.stopping,
             callback=options.callback,
             progress=options.progress,

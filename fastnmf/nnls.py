@@ -18,6 +18,7 @@ from ._validation import (
     check_int,
     check_nonnegative_float,
     compute_dtype,
+    is_dask_array,
 )
 
 NNLS_METHODS = ("bpp", "active_set", "cd")
@@ -155,8 +156,9 @@ def project(X_new, H, *, method="bpp", n_threads=None):
 
     Parameters
     ----------
-    X_new : array_like or scipy.sparse matrix of shape (m, n)
-        The samples to project (any sign; sparse in any format).
+    X_new : array_like, scipy.sparse matrix or dask array of shape (m, n)
+        The samples to project (any sign; sparse in any format). A dask array (dense
+        or sparse chunks) is projected lazily, one block of rows per task.
     H : array_like of shape (k, n)
         The components, one per row.
     method : {"bpp", "active_set", "cd"}, default="bpp"
@@ -167,7 +169,8 @@ def project(X_new, H, *, method="bpp", n_threads=None):
     Returns
     -------
     W : ndarray of shape (m, k)
-        Float32 if the inputs are float32, else float64.
+        Float32 if the inputs are float32, else float64; a dask array chunked like
+        ``X_new``'s rows when ``X_new`` is one.
 
     Raises
     ------
@@ -185,6 +188,8 @@ def project(X_new, H, *, method="bpp", n_threads=None):
     """
     options = _check_options(method, None, None, n_threads)
     H = _dense(H, "H")
+    if is_dask_array(X_new):
+        return _project_dask(X_new, H, method, n_threads)
     if sp.issparse(X_new):
         X_new = sp.csr_array(X_new)
         X_new = X_new.astype(compute_dtype(X_new.dtype), copy=False)
@@ -215,6 +220,25 @@ def project(X_new, H, *, method="bpp", n_threads=None):
 
 # --------------------------------------------------------------------------- helpers
 
+
+
+def _project_dask(X_new, H, method, n_threads):
+    """``project`` on each block of rows of a dask array (columns gathered per block)."""
+    if X_new.ndim != 2 or X_new.shape[1] != H.shape[1]:
+        raise ValueError(
+            f"X_new has shape {X_new.shape} and H has shape {H.shape}: they need the same "
+            "number of columns (features)."
+        )
+    dtype = np.result_type(compute_dtype(X_new.dtype), H.dtype)
+    rows = X_new.rechunk({1: -1})
+    return rows.map_blocks(
+        _project_block, H, method, n_threads, dtype=dtype, chunks=(rows.chunks[0], (H.shape[0],)),
+        meta=np.empty((0, 0), dtype),
+    )
+
+
+def _project_block(block, H, method, n_threads):
+    return project(block, H, method=method, n_threads=n_threads)
 
 def _check_options(method, tol, max_iter, n_threads):
     """Validate the solver options; fill the defaults of coordinate descent."""

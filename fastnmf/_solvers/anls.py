@@ -12,12 +12,14 @@ All are Frobenius half-steps on the products ``YG`` and ``GᵀG`` (DESIGN.md §1
   a multiplicative update.
 """
 
+from functools import partial
+
 import numpy as np
 import scipy.linalg
 
 from .._kernels import nnls as kernels
 from .base import Extrapolated, FrobeniusAlternating, fold_penalties, gram_times
-from .mu import multiplicative_step
+from .mu import frobenius_mu_step
 
 # method -> (kernel for a Gram shared by all rows, kernel for one Gram per row)
 _NNLS = {"bpp": (kernels.bpp, kernels.bpp_rows), "active_set": (kernels.active_set, kernels.active_set_rows)}
@@ -27,19 +29,36 @@ class ANLS(Extrapolated):
     """Alternating non-negative least squares with an exact NNLS per half-step."""
 
     def __init__(self, data, W, Ht, penalties, method):
+        self._method = method
         super().__init__(data, W, Ht, penalties)
-        self._nnls = _NNLS[method]
         # Passive sets of the last solution of each factor: the next solve starts there.
         self._passive = {"W": W > 0, "H": Ht > 0}
 
+    def row_steps(self, data, k):
+        return nnls_steps(data, k, self._method)
+
     def half_step(self, F, YG, Q, l1, l2, side, rows):
-        YG, Q = fold_penalties(YG, Q, l1, l2)
-        shared, per_row = self._nnls
-        YG, passive = np.ascontiguousarray(YG), self._passive[side][rows]
-        if Q.shape[0] == 1:
-            shared(np.ascontiguousarray(Q[0]), YG, F, passive)
-        else:
-            per_row(np.ascontiguousarray(Q), YG, F, passive)
+        nnls_step(F, YG, Q, l1, l2, self._method, self._passive[side][rows])
+
+
+def nnls_steps(data, k, method):
+    """Exact NNLS half-steps by ``method`` for both factors (see ``base.row_steps``)."""
+    step = partial(nnls_step, method=method)
+    return {"W": step, "H": step}
+
+
+def nnls_step(F, YG, Q, l1, l2, method, passive=None):
+    """Exact NNLS for the rows F, in place, by ``method`` ("bpp" or "active_set"),
+    starting from the ``passive`` sets (those of F's support when None)."""
+    YG, Q = fold_penalties(YG, Q, l1, l2)
+    shared, per_row = _NNLS[method]
+    YG = np.ascontiguousarray(YG)
+    if passive is None:
+        passive = F > 0
+    if Q.shape[0] == 1:
+        shared(np.ascontiguousarray(Q[0]), YG, F, passive)
+    else:
+        per_row(np.ascontiguousarray(Q), YG, F, passive)
 
 
 def least_squares_clipped(F, YG, Q):
@@ -59,20 +78,23 @@ def least_squares_clipped(F, YG, Q):
     np.maximum(solution, 0, out=F, casting="unsafe")
 
 
+def clipped_step(F, YG, Q, l1, l2):
+    """Penalised least squares for the rows F, negatives set to 0, in place."""
+    YG, Q = fold_penalties(YG, Q, l1, l2)
+    least_squares_clipped(F, YG, Q)
+
+
 class ALS(FrobeniusAlternating):
     """Alternating least squares with truncation of negatives (not monotone)."""
 
-    def half_step(self, F, YG, Q, l1, l2, side, rows):
-        YG, Q = fold_penalties(YG, Q, l1, l2)
-        least_squares_clipped(F, YG, Q)
+    @classmethod
+    def row_steps(cls, data, k):
+        return {"W": clipped_step, "H": clipped_step}
 
 
 class GDCLS(FrobeniusAlternating):
     """Gradient descent with constrained least squares (Shahnaz et al. 2006)."""
 
-    def half_step(self, F, YG, Q, l1, l2, side, rows):
-        if side == "W":
-            multiplicative_step(F, np.maximum(YG, 0), gram_times(F, Q), l1, l2, 1.0)
-        else:
-            YG, Q = fold_penalties(YG, Q, l1, l2)
-            least_squares_clipped(F, YG, Q)
+    @classmethod
+    def row_steps(cls, data, k):
+        return {"W": frobenius_mu_step, "H": clipped_step}

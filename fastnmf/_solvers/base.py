@@ -7,6 +7,10 @@ the driver three methods:
 - ``evaluate()`` → ``(objective, squared_residual)`` of the current factors;
 - ``advance()``: one outer iteration (a half-step on W, then one on Hᵀ);
 - ``gradient_norm(W, Ht)``: the norm of the projected gradient at given factors.
+
+Frobenius solvers build their half-steps from ``row_steps(data, k)``: one plain,
+picklable function ``step(F, YG, Q, l1, l2)`` per factor that updates the rows F in
+place. The Dask path (``fastnmf.dask``) runs the same functions on row blocks.
 """
 
 from dataclasses import dataclass
@@ -26,17 +30,20 @@ class Penalties:
     l2_W: float = 0.0
     l2_H: float = 0.0
 
+    def __bool__(self):
+        return bool(self.l1_W or self.l1_H or self.l2_W or self.l2_H)
+
     def value(self, W, Ht, WtW=None, HtH=None):
         """The penalty of the factors (traces of the Grams reuse them when given)."""
-        if not (self.l1_W or self.l1_H or self.l2_W or self.l2_H):
+        if not self:
             return 0.0
         sq_W = np.trace(WtW) if WtW is not None else _sqnorm(W)
         sq_H = np.trace(HtH) if HtH is not None else _sqnorm(Ht)
-        return (
-            self.l1_W * W.sum(dtype=np.float64)
-            + self.l1_H * Ht.sum(dtype=np.float64)
-            + 0.5 * (self.l2_W * sq_W + self.l2_H * sq_H)
-        )
+        return self.from_sums(W.sum(dtype=np.float64), Ht.sum(dtype=np.float64), sq_W, sq_H)
+
+    def from_sums(self, sum_W, sum_H, sq_W, sq_H):
+        """The penalty from the factors' sums and squared norms."""
+        return self.l1_W * sum_W + self.l1_H * sum_H + 0.5 * (self.l2_W * sq_W + self.l2_H * sq_H)
 
 
 def dot64(a, b):
@@ -83,10 +90,9 @@ class FrobeniusAlternating:
 
     Each half-step needs only ``Y G`` (one GEMM over X) and the Gram matrices ``Q`` of
     G — ``GᵀG`` shared by all rows, or per row for masked data, handed out by the data
-    layer in row blocks (``data.gram_blocks``). Subclasses supply
-    ``half_step(F, YG, Q, l1, l2, side, rows)``, which updates the rows ``F`` in place
-    (``side`` is "W" or "H", for solvers whose settings differ between the two factors;
-    ``rows`` locates the block in the whole factor). The objective after an iteration
+    layer in row blocks (``data.gram_blocks``). Subclasses supply the classmethod
+    ``row_steps(data, k)``: ``{"W": step, "H": step}``, where ``step(F, YG, Q, l1, l2)``
+    updates the rows F in place (the settings may differ between the two factors). The objective after an iteration
     comes from the products of the Hᵀ half-step (DESIGN.md §3):
     ``‖X‖² − 2⟨Hᵀ, XᵀW⟩ + Σ_j h_jᵀ Q_j h_j`` (the last term is ``⟨WᵀW, HHᵀ⟩`` without a
     mask), accumulated in float64; near the cancellation floor it is replaced by the
@@ -100,9 +106,16 @@ class FrobeniusAlternating:
         self.penalties = penalties
         self._floor = CANCELLATION_FLOOR[np.dtype(data.dtype)] * data.sqnorm
         self._last = None
+        self._steps = self.row_steps(data, W.shape[1])
 
-    def half_step(self, F, YG, Q, l1, l2, side, rows):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @classmethod
+    def row_steps(cls, data, k):
+        """``{"W": step, "H": step}``; none here (the base class only evaluates)."""
+        return {}
+
+    def half_step(self, F, YG, Q, l1, l2, side, rows):
+        """Update the rows ``F`` (at ``rows`` of the factor ``side``) in place."""
+        self._steps[side](F, YG, Q, l1, l2)
 
     def _solve(self, F, YG, G, GtG, l1, l2, side, update=True):
         """Half-step on every row block of F (or none, ``update=False``).
@@ -194,11 +207,9 @@ class Extrapolated(FrobeniusAlternating):
     the objective the driver records never increases.
     """
 
-    beta0, eta, gamma, gamma_bar = 0.25, 1.5, 1.2, 1.1
-
     def __init__(self, data, W, Ht, penalties):
         super().__init__(data, W, Ht, penalties)
-        self._beta, self._beta_max = self.beta0, 1.0
+        self._momentum = Momentum()
         self._W_prev = self._Ht_prev = None
         self._W_try, self._Ht_try = np.empty_like(W), np.empty_like(Ht)
 
@@ -209,27 +220,46 @@ class Extrapolated(FrobeniusAlternating):
             self._last = self.iterate(self.W, self.Ht)
             return
         W_try, Ht_try = self._W_try, self._Ht_try
-        _extrapolate(self.W, self._W_prev, self._beta, W_try)
-        _extrapolate(self.Ht, self._Ht_prev, self._beta, Ht_try)
+        beta = self._momentum.beta
+        extrapolate(self.W, self._W_prev, beta, W_try)
+        extrapolate(self.Ht, self._Ht_prev, beta, Ht_try)
         trial = self.iterate(W_try, Ht_try, bound=accepted[0])
         if trial is not None:
             # The accepted factors become the previous ones; the trial ones current.
             self._W_prev, self.W, self._W_try = self.W, W_try, self._W_prev
             self._Ht_prev, self.Ht, self._Ht_try = self.Ht, Ht_try, self._Ht_prev
             self._last = trial
-            self._beta_max = min(1.0, self.gamma_bar * self._beta_max)
-            self._beta = min(self._beta_max, self.gamma * self._beta)
+            self._momentum.succeeded()
         else:
-            self._beta_max = self._beta
-            self._beta /= self.eta
+            self._momentum.failed()
             np.copyto(self._W_prev, self.W)
             np.copyto(self._Ht_prev, self.Ht)
             self._last = self.iterate(self.W, self.Ht)
 
 
-def _extrapolate(F, F_prev, beta, out):
-    """``out = max(0, F + β (F − F_prev))`` without temporaries."""
+class Momentum:
+    """The extrapolation weight β of Ang & Gillis (2019, Algorithm 2) and its bound β̄."""
+
+    beta0, eta, gamma, gamma_bar = 0.25, 1.5, 1.2, 1.1
+
+    def __init__(self):
+        self.beta, self.beta_max = self.beta0, 1.0
+
+    def succeeded(self):
+        self.beta_max = min(1.0, self.gamma_bar * self.beta_max)
+        self.beta = min(self.beta_max, self.gamma * self.beta)
+
+    def failed(self):
+        self.beta_max = self.beta
+        self.beta /= self.eta
+
+
+def extrapolate(F, F_prev, beta, out=None):
+    """``out = max(0, F + β (F − F_prev))`` without temporaries (returns ``out``)."""
+    if out is None:
+        out = np.empty_like(F)
     np.subtract(F, F_prev, out=out)
     out *= beta
     out += F
     np.maximum(out, 0, out=out)
+    return out

@@ -1,5 +1,7 @@
 """Accelerated HALS: Gillis–Glineur inner repetitions plus Ang–Gillis extrapolation."""
 
+from functools import partial
+
 from .._kernels.hals import hals_update
 from .base import Extrapolated, fold_penalties
 
@@ -21,19 +23,21 @@ _PER_ROW_SWEEP_COST = 2.4  # measured: a sweep reading one Gram per row (masks) 
 class HALS(Extrapolated):
     """Accelerated hierarchical alternating least squares (Cichocki & Phan 2009)."""
 
-    def __init__(self, data, W, Ht, penalties):
-        super().__init__(data, W, Ht, penalties)
+    @classmethod
+    def row_steps(cls, data, k):
+        """HALS sweeps on each factor, as many as its products pay for."""
         m, n = data.shape
-        k = W.shape[1]
         cost = _PER_ROW_SWEEP_COST if data.per_row_grams else 1.0
-        self._sweeps = {
-            "W": max_sweeps(m, data.product_seconds(k), k, cost),
-            "H": max_sweeps(n, data.T.product_seconds(k), k, cost),
+        return {
+            "W": partial(hals_step, sweeps=max_sweeps(m, data.product_seconds(k), k, cost)),
+            "H": partial(hals_step, sweeps=max_sweeps(n, data.T.product_seconds(k), k, cost)),
         }
 
-    def half_step(self, F, YG, Q, l1, l2, side, rows):
-        YG, Q = fold_penalties(YG, Q, l1, l2)
-        hals_update(F, YG, Q, self._sweeps[side], DELTA_SQUARED)
+
+def hals_step(F, YG, Q, l1, l2, sweeps):
+    """Up to ``sweeps`` HALS sweeps over the rows F, in place (see ``hals_update``)."""
+    YG, Q = fold_penalties(YG, Q, l1, l2)
+    hals_update(F, YG, Q, sweeps, DELTA_SQUARED)
 
 
 def max_sweeps(rows, product_s, k, sweep_cost=1.0):

@@ -35,9 +35,15 @@ def multiplicative_step(F, numerator, denominator, l1, l2, gamma):
 class FrobeniusMU(FrobeniusAlternating):
     """Lee–Seung multiplicative updates for ½‖X − WH‖²: ``F ← F ∘ YG / (F GᵀG)``."""
 
-    def half_step(self, F, YG, Q, l1, l2, side, rows):
-        YG = np.maximum(YG, 0)  # YG ≥ 0 already for X, G ≥ 0; guards round-off
-        multiplicative_step(F, YG, gram_times(F, Q), l1, l2, 1.0)
+    @classmethod
+    def row_steps(cls, data, k):
+        return {"W": frobenius_mu_step, "H": frobenius_mu_step}
+
+
+def frobenius_mu_step(F, YG, Q, l1, l2):
+    """One Lee–Seung update of the rows F, in place."""
+    YG = np.maximum(YG, 0)  # YG ≥ 0 already for X, G ≥ 0; guards round-off
+    multiplicative_step(F, YG, gram_times(F, Q), l1, l2, 1.0)
 
 
 class BetaMU:
