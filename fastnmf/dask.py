@@ -48,8 +48,9 @@ _FROBENIUS = {
 }
 SOLVERS = tuple(_FROBENIUS)
 
-# Hᵀ above this many bytes is scattered to the workers once rather than sent with each task.
-_SCATTER_BYTES = 1 << 20
+# Arguments above this many bytes (Hᵀ, say) are scattered once, and then sent to each
+# worker once, rather than sent with each task.
+_SCATTER_BYTES = 1 << 16
 
 
 def load(X, mask=None, missing=None):
@@ -89,7 +90,7 @@ def load(X, mask=None, missing=None):
     ]
     executor = _executor()
     blocks = executor.persist(loads, X)
-    stats = executor.gather([executor.submit(_row_stats, b, worker=executor.where(b)) for b in blocks])
+    stats = executor.gather(executor.map(_row_stats, blocks))
     return DaskData(executor, blocks, rows, cols, v.compute_dtype(X.dtype), np.sum(stats, axis=0))
 
 
@@ -141,7 +142,9 @@ class DaskData:
 
     distributed = True
     per_row_grams = False
-    blas_threads = None
+    # The client's share of an iteration is small (n×k): with one BLAS thread, no idle
+    # OpenBLAS workers spin on the cores the Dask workers need.
+    blas_threads = 1
 
     def __init__(self, executor, blocks, rows, cols, dtype, stats):
         self.executor, self.blocks, self.rows, self.cols = executor, blocks, rows, cols
@@ -163,30 +166,27 @@ class DaskData:
     def product_seconds(self, k):
         return self._seconds * k
 
-    def run(self, fn, aligned=(), consts=(), reduce=operator.add, columns=None, keep_outs=True):
+    def run(self, fn, aligned=(), consts=(), reduce=operator.add, columns=None):
         """Apply ``fn(blocks, cols, *row_args, *consts)`` to each row block.
 
         ``aligned`` are ``RowBlocks`` (or None), whose block ``i`` is passed with row
         block ``i``; ``fn`` returns ``(out, report)``. Returns ``(RowBlocks of the outs,
         the reports combined by reduce)`` — reduced on each worker, then on the client.
-        ``columns`` is the width of the outs, when they are to be read as one array;
-        ``keep_outs=False`` when they are not needed at all. One task per row block, so
-        a worker needs only the block at hand in memory (the others may be spilled).
+        ``columns`` is the width of the outs, when they are to be read as one array.
+        One task per row block, so a worker needs only the block at hand in memory (the
+        others may be spilled). A block's ``(out, report)`` stays together on its worker
+        while the out is in use: a report is at most n×k, small beside the block of X.
         """
+        # Batched submissions (one per kind of task); each task runs where its row block
+        # is, by data locality, as the block outweighs everything else it reads.
         executor = self.executor
         consts = tuple(executor.share(c) for c in consts)
-        tasks, outs = [], []
-        for i, (block, worker) in enumerate(zip(self.blocks, self.workers)):
-            args = [None if a is None else a.futures[i] for a in aligned]
-            tasks.append(executor.submit(_run_row, fn, block, self.col_slices, args, consts, worker=worker))
-            if keep_outs:  # a task of its own, so the report is freed once summed
-                outs.append(executor.submit(operator.itemgetter(0), tasks[-1], worker=worker))
-        sums = [
-            executor.submit(_sum_reports, [tasks[i] for i in rows], reduce, worker=worker)
-            for worker, rows in self.shards
-        ]
+        args = [[None if a is None else a.futures[i] for a in aligned] for i in range(len(self.blocks))]
+        tasks = executor.map(_run_row, self.blocks, args, fn=fn, cols=self.col_slices, consts=consts)
+        groups = [[tasks[i] for i in rows] for _, rows in self.shards]
+        sums = executor.map(_sum_reports, groups, reduce=reduce)
         combined = _sum_reports([(None, report) for report in executor.gather(sums)], reduce)
-        return RowBlocks(self, outs, columns), combined
+        return RowBlocks(self, tasks, columns), combined
 
     def scatter_rows(self, W):
         """A numpy W (m, k) split into row blocks beside X's."""
@@ -214,7 +214,7 @@ class DaskData:
             W, _ = self.run(_random_rows, [seeds], (rank, scale, self.dtype), columns=rank)
             return W, np.ascontiguousarray(Ht, dtype=self.dtype)
         U, S, Vt = _randomized_svd(self, rank, rng)
-        _, norms = self.run(_part_sqnorms, [U], keep_outs=False)
+        _, norms = self.run(_part_sqnorms, [U])
         signs, coef_u, coef_v = nndsvd_plan(S, np.sqrt(norms), part_norms(Vt.T))
         Ht = nndsvd_part(Vt.T, signs, coef_v)
         W, W_max = self.run(_nndsvd_rows, [U], (signs, coef_u), reduce=max)
@@ -252,16 +252,24 @@ class RowBlocks:
 
         data, executor = self.data, self.data.executor
         parts = [
-            da.from_delayed(dask.delayed(executor.as_delayed(future)), shape=(r1 - r0, self.columns), dtype=data.dtype)
+            da.from_delayed(
+                dask.delayed(operator.itemgetter(0))(executor.as_delayed(future)),
+                shape=(r1 - r0, self.columns), dtype=data.dtype,
+            )
             for future, (r0, r1) in zip(self.futures, data.rows)
         ]
         return da.concatenate(parts, axis=0)
 
 
-def _run_row(fn, blocks, cols, args, consts):
-    """The body of one row block's task in ``DaskData.run``."""
+def _run_row(blocks, args, fn, cols, consts):
+    """The body of one row block's task in ``DaskData.run`` (``args`` are the ``(out,
+    report)`` pairs of the aligned ``RowBlocks``, or None)."""
     with thread_limits(_worker_threads()):
-        return fn(blocks, cols, *args, *consts)
+        return fn(blocks, cols, *(None if a is None else a[0] for a in args), *consts)
+
+
+def _paired(value):
+    return value, None
 
 
 def _sum_reports(results, reduce):
@@ -328,10 +336,9 @@ class _Cluster:
         holders = self.client.who_has([future])[future.key]
         return holders[0] if holders else None
 
-    def submit(self, fn, *args, worker=None):
-        if worker is None:
-            return self.client.submit(fn, *args, pure=False)
-        return self.client.submit(fn, *args, workers=[worker], allow_other_workers=True, pure=False)
+    def map(self, function, *iterables, **consts):
+        """``function(*items, **consts)`` for the items of the iterables, in one submission."""
+        return self.client.map(function, *iterables, pure=False, **consts)
 
     def gather(self, futures):
         return self.client.gather(futures)
@@ -342,8 +349,9 @@ class _Cluster:
         return value
 
     def hold(self, value, worker):
-        """``value`` placed on ``worker``."""
-        return self.client.scatter(value, workers=[worker] if worker else None, hash=False)
+        """``(value, None)`` placed on ``worker``, like the results of ``DaskData.run``."""
+        held = self.client.scatter(value, workers=[worker] if worker else None, hash=False)
+        return self.client.submit(_paired, held, pure=False)
 
     def as_delayed(self, future):
         return future
@@ -370,8 +378,9 @@ class _InProcess:
     def where(self, future):
         return None
 
-    def submit(self, fn, *args, worker=None):
-        return _Done(fn(*(_resolve(a) for a in args)))
+    def map(self, function, *iterables, **consts):
+        consts = {name: _resolve(value) for name, value in consts.items()}
+        return [_Done(function(*_resolve(items), **consts)) for items in zip(*iterables)]
 
     def gather(self, futures):
         return [f.value for f in futures]
@@ -380,7 +389,7 @@ class _InProcess:
         return value
 
     def hold(self, value, worker):
-        return _Done(value)
+        return _Done(_paired(value))
 
     def as_delayed(self, future):
         return future.value
@@ -578,7 +587,7 @@ class Alternating:
     def evaluate(self):
         if self._last is None:
             _, (WtW, _, XtW, sum_W) = self.data.run(
-                _frobenius_rows, [self.W, None], (self.Ht, None, None, 0, 0, 0), keep_outs=False
+                _frobenius_rows, [self.W, None], (self.Ht, None, None, 0, 0, 0)
             )
             self._last = self._objective(self.W, self.Ht, WtW, dot64(self.Ht, XtW), sum_W)
         return self._last
@@ -623,14 +632,14 @@ class Alternating:
         HtH = Ht.T @ Ht if HtH is None else HtH
         squared = self.data.sqnorm - 2 * inner + dot64(WtW, HtH)
         if squared < self._floor:  # digits lost to cancellation: compute it exactly
-            squared = self.data.run(_residual_rows, [W], (Ht,), keep_outs=False)[1]
+            squared = self.data.run(_residual_rows, [W], (Ht,))[1]
         penalty = self.penalties.from_sums(sum_W, Ht.sum(dtype=np.float64), np.trace(WtW), np.trace(HtH))
         return 0.5 * squared + penalty, squared
 
     def gradient_norm(self, W, Ht):
         """Norm of the projected gradient of the penalised objective at (W, Hᵀ)."""
         p = self.penalties
-        _, (sq_W, WtW, XtW) = self.data.run(_gradient_rows, [W], (Ht, Ht.T @ Ht, p.l1_W, p.l2_W), keep_outs=False)
+        _, (sq_W, WtW, XtW) = self.data.run(_gradient_rows, [W], (Ht, Ht.T @ Ht, p.l1_W, p.l2_W))
         grad_H = Ht @ WtW - XtW + p.l1_H + p.l2_H * Ht
         return np.sqrt(sq_W + projected_gradient_sqnorm(Ht, grad_H))
 
@@ -667,7 +676,7 @@ class BetaMU:
     def gradient_norm(self, W, Ht):
         """Norm of the projected gradient of the penalised objective at (W, Hᵀ)."""
         p = self.penalties
-        _, (sq_W, num, den) = self.data.run(_beta_gradient_rows, [W], (Ht, self.beta, p.l1_W, p.l2_W), keep_outs=False)
+        _, (sq_W, num, den) = self.data.run(_beta_gradient_rows, [W], (Ht, self.beta, p.l1_W, p.l2_W))
         grad_H = den - num + p.l1_H + p.l2_H * Ht
         return np.sqrt(sq_W + projected_gradient_sqnorm(Ht, grad_H))
 
