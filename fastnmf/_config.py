@@ -33,6 +33,10 @@ FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 JIT = dict(cache=True, nogil=True, fastmath=FASTMATH)
 PARALLEL_JIT = dict(JIT, parallel=True)
+# For element-wise loops that must vectorise: with Numba's default error model every
+# float division carries a zero check that raises ZeroDivisionError, and that branch
+# keeps LLVM from vectorising the loop. Under "numpy" x/0 gives inf or nan, as in NumPy.
+VECTOR_JIT = dict(JIT, error_model="numpy")
 
 # Squared relative error below which the objective computed from products,
 # ||X||^2 - 2<W, XH^T> + <W^TW, HH^T>, has lost too many digits to cancellation
@@ -43,6 +47,11 @@ CANCELLATION_FLOOR = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-12}
 # (beta-divergence updates, exact residual): small enough to stay in cache, large
 # enough that the GEMM that forms it runs at full speed.
 BLOCK_ELEMENTS = 1 << 17
+
+# Passes that sum a product over blocks of rows of X (the update of H from a C-ordered
+# X) keep this many running sums, one per fixed group of consecutive blocks, so that
+# groups run in parallel and the result does not depend on the thread count.
+ACCUMULATORS = 8
 
 
 def eps(dtype):

@@ -22,16 +22,76 @@ Solvers never touch X directly. They see an object with
 for the caller's input. Dask inputs are a further class with the same interface.
 """
 
+import itertools
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
 import numpy as np
 
 from . import _validation as v
-from ._config import BLOCK_ELEMENTS, DENSE_PRODUCT_FLOPS, GRAM_FLOPS, SPARSE_PRODUCT_FLOPS
+from ._config import ACCUMULATORS, BLOCK_ELEMENTS, DENSE_PRODUCT_FLOPS, GRAM_FLOPS, SPARSE_PRODUCT_FLOPS
 from ._kernels.blocks import beta_weights, residual_sqnorm
 from ._kernels.sparse import nnz_beta, row_grams, spmm
 from ._threading import blas_limits
 
 # Per-row Gram matrices are formed this many entries (rows × k²) at a time.
 GRAM_BLOCK_ELEMENTS = 1 << 20
+
+_pool = None  # the helper threads of _run_tasks, started on first use
+_pool_lock = threading.Lock()
+
+
+def _forget_pool():
+    """In a forked child the pool's threads do not exist: start a new pool when needed."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _run_tasks(n_tasks, work):
+    """``[work(i, slot) for i in range(n_tasks)]``, on Numba's thread count of threads.
+
+    Threads take the next task as they finish one; ``slot`` (0 for the calling thread)
+    names the thread's scratch. Each task's result depends on the task alone, and the
+    caller combines them in task order, so the outcome is the same for any thread count.
+    """
+    n_threads = min(numba.get_num_threads(), n_tasks)
+    if n_threads <= 1:
+        return [work(i, 0) for i in range(n_tasks)]
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max(1, numba.config.NUMBA_NUM_THREADS - 1), "fastnmf-blocks")
+    results = [None] * n_tasks
+    claim = itertools.count().__next__  # atomic under the GIL
+    stop = threading.Event()  # a failed task stops the others early
+
+    def worker(slot):
+        i = claim()
+        while i < n_tasks and not stop.is_set():
+            try:
+                results[i] = work(i, slot)
+            except BaseException:
+                stop.set()
+                raise
+            i = claim()
+
+    helpers = [_pool.submit(worker, slot) for slot in range(1, n_threads)]
+    try:
+        worker(0)
+    finally:
+        # a helper not started yet (the pool busy with another call) has nothing left to
+        # do; one that has started may still be using its scratch: wait for it
+        errors = [None if h.cancel() else h.exception() for h in helpers]
+    for error in errors:
+        if error is not None:
+            raise error
+    return results
 
 
 def load(X, mask=None, missing=None, beta=2.0):
@@ -66,53 +126,96 @@ def load(X, mask=None, missing=None, beta=2.0):
 
 
 class _BlockPasses:
-    """Passes over X that need the entries of ``F Gᵀ``: formed one block of rows (or
-    columns) at a time by a GEMM, so no m×n temporary exists.
+    """Passes over X that need the entries of ``F Gᵀ``: formed one block of rows of X at
+    a time by a GEMM, so no m×n temporary exists.
 
-    Subclasses provide ``_blocks(F, G, scratch)`` yielding ``(rows of F, X, r0, c0, WH)``
-    — the block of WH faces ``X[r0:, c0:]`` and is laid out like X's C-ordered block —
-    ``_transposed`` (True when F holds the columns of that C-ordered X) and
-    ``_block_size()`` (entries of one block).
+    Blocks run on several Python threads at once, each block's GEMMs in one BLAS
+    thread and its element-wise kernel serial, so all of a block's work stays on one
+    core and in its cache, and no BLAS or Numba pool spins between the steps.
+
+    Subclasses provide ``_block_rows()``, the slices of X's (C-ordered) rows, one per
+    block; ``_block(F, G, rows, slot)`` returning ``(X, r0, WH)``: the block of WH, in
+    the scratch of thread ``slot``, faces ``X[r0:r0 + len(WH)]``; ``_transposed`` (True
+    when F holds the columns of that X, so a block of rows of X is a block of rows of
+    G) and ``_block_size()`` (entries of one block).
     """
 
-    def _scratch(self, which):
-        """Scratch array ``which`` (0, 1 or 2) for one block, allocated on first use and
-        then reused by every pass of this orientation (a data object belongs to one call)."""
-        if self._buffers[which] is None:
-            self._buffers[which] = np.empty(self._block_size(), self.dtype)
-        return self._buffers[which]
+    def _scratch(self, which, slot=0):
+        """Scratch array ``which`` (0, 1 or 2) of thread ``slot`` for one block, allocated
+        on first use and then reused by every pass of this orientation (a data object
+        belongs to one call)."""
+        buffer = self._buffers.get((which, slot))
+        if buffer is None:
+            buffer = self._buffers[which, slot] = np.empty(self._block_size(), self.dtype)
+        return buffer
 
     def residual_sqnorm(self, F, G):
         """Exact ``‖Y − F Gᵀ‖²`` in float64, one block of WH at a time."""
-        with blas_limits(1):  # small GEMMs between parallel kernels (see blas_limits)
-            blocks = self._blocks(F, G, self._scratch(0))
-            return sum(residual_sqnorm(X, r0, c0, WH) for _, X, r0, c0, WH in blocks)
+        blocks = self._block_rows()
+
+        def task(i, slot):
+            return residual_sqnorm(*self._block(F, G, blocks[i], slot))
+
+        with blas_limits(1):  # one BLAS thread per block (see the class docstring)
+            return sum(_run_tasks(len(blocks), task))  # in block order
 
     def beta_products(self, F, G, beta, with_objective=True):
         """Numerator and denominator of the multiplicative update of F for D_β(Y‖F Gᵀ).
 
         Returns ``(numerator, denominator, divergence, squared_residual)``:
         ``numerator = (Y ∘ (FGᵀ)^(β−2)) G`` and ``denominator = (FGᵀ)^(β−1) G``, shaped
-        like F (for β = 1 the denominator's rows are all ΣG: one row, (1, k)), and the divergence and ‖Y − FGᵀ‖² of the current factors (0 and
-        0 unless ``with_objective``).
+        like F (for β = 1 the denominator's rows are all ΣG: one row, (1, k)), and the
+        divergence and ‖Y − FGᵀ‖² of the current factors (0 and 0 unless
+        ``with_objective``).
+
+        When F holds rows of X, each block gives its rows of the products. When F holds
+        columns of X, blocks of rows of X are still the fast way through X (contiguous
+        rows, and GEMMs of the same shapes), and each block adds ``Qᵀ G[rows]`` to the
+        products: blocks are summed in ``ACCUMULATORS`` fixed groups of consecutive
+        blocks, one running sum each, then the groups in order, so the rounding does not
+        depend on the thread count.
         """
         tiny = _tiny(self.dtype)
-        num = np.empty_like(F)
-        den = np.empty_like(F) if beta != 1.0 else None
-        divergence = squared = 0.0
-        den_scratch = self._scratch(1) if beta != 1.0 else None
-        with blas_limits(1):  # small GEMMs between parallel kernels (see blas_limits)
-            for rows, X, r0, c0, WH in self._blocks(F, G, self._scratch(0)):
-                DEN = den_scratch[: WH.size].reshape(WH.shape) if beta != 1.0 else WH[:0]
-                d, s = beta_weights(X, r0, c0, WH, DEN, beta, tiny, with_objective)
-                divergence += d
-                squared += s
-                if self._transposed:  # the block is (m, |cols|): contract over X's rows
-                    WH, DEN = WH.T, DEN.T
-                np.matmul(WH, G, out=num[rows])
-                if beta != 1.0:
+        blocks = self._block_rows()
+        need_den = beta != 1.0  # β = 1: (FGᵀ)^0 = 1, every row of the denominator is ΣG
+
+        def block(rows, slot, num, den):
+            """Weights of one block into ``num`` (and ``den``); its divergence and residual."""
+            X, r0, Q = self._block(F, G, rows, slot)
+            DEN = self._scratch(1, slot)[: Q.size].reshape(Q.shape) if need_den else Q[:0]
+            sums = beta_weights(X, r0, Q, DEN, beta, tiny, with_objective)
+            if self._transposed:  # rows of G: this block's share of every row of F
+                num += Q.T @ G[rows]
+                if need_den:
+                    den += DEN.T @ G[rows]
+            else:
+                np.matmul(Q, G, out=num[rows])
+                if need_den:
                     np.matmul(DEN, G, out=den[rows])
-        if beta == 1.0:  # (FGᵀ)^0 = 1: every row of the denominator is ΣG over rows
+            return sums
+
+        if not self._transposed:  # one task per block, each writing its rows
+            tasks = [[i] for i in range(len(blocks))]
+            out = (np.empty_like(F), np.empty_like(F) if need_den else None)
+            outs = [out] * len(tasks)
+        else:  # one task per group of consecutive blocks, each with its running sums
+            tasks = np.array_split(np.arange(len(blocks)), max(1, min(len(blocks), ACCUMULATORS)))
+            outs = [(np.zeros_like(F), np.zeros_like(F) if need_den else None) for _ in tasks]
+
+        def task(t, slot):
+            return [block(blocks[i], slot, *outs[t]) for i in tasks[t]]
+
+        with blas_limits(1):  # one BLAS thread per block (see the class docstring)
+            sums = [block_sums for group in _run_tasks(len(tasks), task) for block_sums in group]
+        num, den = outs[0]
+        if self._transposed:
+            for group_num, group_den in outs[1:]:  # the groups in order
+                num += group_num
+                if need_den:
+                    den += group_den
+        divergence = sum(d for d, _ in sums)  # in block order, for any thread count
+        squared = sum(s for _, s in sums)
+        if not need_den:
             den = G.sum(axis=0, keepdims=True)
         return num, den, divergence, squared
 
@@ -149,7 +252,7 @@ class DenseData(_BlockPasses):
         self.n_zeros = n_zeros
         self.n_observed = X.size
         self._flipped = None
-        self._buffers = [None, None]
+        self._buffers = {}
 
     @property
     def shape(self):
@@ -168,7 +271,7 @@ class DenseData(_BlockPasses):
             flipped.__dict__.update(self.__dict__)
             flipped._transposed = not self._transposed
             flipped._flipped = self
-            flipped._buffers = [None, None]
+            flipped._buffers = {}
             self._flipped = flipped
         return self._flipped
 
@@ -189,28 +292,24 @@ class DenseData(_BlockPasses):
         yield slice(None), GtG[None]
 
     def _block_step(self):
-        """Rows (or columns) of X per block, so a block holds ~BLOCK_ELEMENTS entries."""
-        m, n = self._native.shape
-        return max(1, BLOCK_ELEMENTS // (m if self._transposed else n))
+        """Rows of the C-ordered X per block, so a block holds ~BLOCK_ELEMENTS entries."""
+        return max(1, BLOCK_ELEMENTS // self._native.shape[1])
 
     def _block_size(self):
-        m, n = self._native.shape
-        return self._block_step() * (m if self._transposed else n)
+        return self._block_step() * self._native.shape[1]
 
-    def _blocks(self, F, G, scratch):
-        m, n = self._native.shape
-        step = self._block_step()
-        X = self._native
-        if not self._transposed:  # F holds rows of X: blocks of rows, WH = F[rows] Gᵀ
-            for r0 in range(0, m, step):
-                rows = slice(r0, min(m, r0 + step))
-                WH = scratch[: (rows.stop - r0) * n].reshape(rows.stop - r0, n)
-                yield rows, X, r0, 0, np.matmul(F[rows], G.T, out=WH)
-        else:  # F holds columns of X: blocks of columns, WH = G F[cols]ᵀ
-            for c0 in range(0, n, step):
-                cols = slice(c0, min(n, c0 + step))
-                WH = scratch[: m * (cols.stop - c0)].reshape(m, cols.stop - c0)
-                yield cols, X, 0, c0, np.matmul(G, F[cols].T, out=WH)
+    def _block_rows(self):
+        m, step = self._native.shape[0], self._block_step()
+        return [slice(a, min(m, a + step)) for a in range(0, m, step)]
+
+    def _block(self, F, G, rows, slot):
+        n = self._native.shape[1]
+        WH = self._scratch(0, slot)[: (rows.stop - rows.start) * n].reshape(-1, n)
+        if not self._transposed:  # F holds rows of X: WH = F[rows] Gᵀ
+            np.matmul(F[rows], G.T, out=WH)
+        else:  # F holds columns of X, G its rows: WH = G[rows] Fᵀ
+            np.matmul(G[rows], F.T, out=WH)
+        return self._native, rows.start, WH
 
 
 class _CSR:
@@ -268,7 +367,7 @@ class SparseData(_BlockPasses):
         self.n_zeros = m * n - n_nonzero
         self.n_observed = m * n
         self._flipped = None
-        self._buffers = [None, None, None]
+        self._buffers = {}
 
     @property
     def shape(self):
@@ -286,7 +385,7 @@ class SparseData(_BlockPasses):
             flipped.__dict__.update(self.__dict__)
             flipped._rows, flipped._cols = self._cols, self._rows
             flipped._flipped = self
-            flipped._buffers = [None, None, None]
+            flipped._buffers = {}
             self._flipped = flipped
         return self._flipped
 
@@ -312,20 +411,18 @@ class SparseData(_BlockPasses):
     def _block_size(self):
         return self._block_step() * self.shape[1]
 
-    def _blocks(self, F, G, scratch):
-        """Dense blocks of rows of Y (written into scratch 2) beside F[rows] Gᵀ."""
-        m, n = self.shape
-        step = self._block_step()
-        Y = self.Y
-        dense = self._scratch(2)
-        for r0 in range(0, m, step):
-            rows = slice(r0, min(m, r0 + step))
-            size = (rows.stop - r0) * n
-            X = dense[:size].reshape(rows.stop - r0, n)
-            X[:] = 0
-            Y[rows].toarray(out=X)
-            WH = scratch[:size].reshape(rows.stop - r0, n)
-            yield rows, X, 0, 0, np.matmul(F[rows], G.T, out=WH)
+    def _block_rows(self):
+        m, step = self.shape[0], self._block_step()
+        return [slice(a, min(m, a + step)) for a in range(0, m, step)]
+
+    def _block(self, F, G, rows, slot):
+        """A dense block of rows of Y (written into scratch 2) beside F[rows] Gᵀ."""
+        size = (rows.stop - rows.start) * self.shape[1]
+        X = self._scratch(2, slot)[:size].reshape(-1, self.shape[1])
+        X[:] = 0
+        self.Y[rows].toarray(out=X)
+        WH = self._scratch(0, slot)[:size].reshape(X.shape)
+        return X, 0, np.matmul(F[rows], G.T, out=WH)
 
     def beta_products(self, F, G, beta, with_objective=True):
         """As ``_BlockPasses.beta_products``; for KL at the non-zeros only."""

@@ -92,6 +92,115 @@ def test_beta_products_match_dense_formula(rng, beta, order, transposed, monkeyp
     np.testing.assert_allclose(step, beta_mu_step(Y, F, G.T, beta), rtol=1e-10)
 
 
+def test_vectorisable_log_within_one_ulp_of_numpy(rng):
+    """The branch-free log of the KL pass against np.log, over the whole normal range."""
+    from numba import njit
+
+    from fastnmf._kernels.blocks import log
+
+    @njit
+    def logs(x, out):  # a loop, as in the kernels (vectorised)
+        for i in range(x.size):
+            out[i] = log(x[i])
+
+    tiny, big = np.finfo(np.float64).tiny, np.finfo(np.float64).max
+    x = np.concatenate([
+        np.exp(rng.uniform(-708, 709, 100_000)),
+        1 + rng.normal(0, 1e-6, 10_000),  # near 1, where log is near 0
+        rng.uniform(0.5, 2.0, 10_000),
+        [tiny, 1.0, 2.0, 0.5, np.sqrt(2), np.sqrt(0.5), np.nextafter(1, 0), np.nextafter(1, 2), big],
+    ])
+    got = np.empty_like(x)
+    logs(x, got)
+    want = np.log(x)
+    assert np.all(np.abs(got - want) <= np.spacing(np.abs(want))), "more than 1 ulp from np.log"
+    assert got[x == 1.0][0] == 0.0
+    special = np.array([np.inf, np.nan])
+    logs(special, got[:2])
+    assert got[0] == np.inf and np.isnan(got[1])
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_kl_products_with_zeros_match_numpy(rng, order, transposed, monkeypatch):
+    """KL weights and divergence where X has zeros (0 log 0 = 0), against NumPy directly."""
+    monkeypatch.setattr("fastnmf._data.BLOCK_ELEMENTS", 100)
+    X = rng.random((61, 37)) * 50
+    X[rng.random(X.shape) < 0.3] = 0
+    X = np.asarray(X, order=order)
+    W, H = rng.random((61, 5)) + 0.01, rng.random((5, 37)) + 0.01
+    data = dense_data(X)
+    if transposed:
+        data, F, G, Y = data.T, H.T.copy(), W, X.T
+    else:
+        F, G, Y = W, H.T.copy(), X
+    num, den, div, sq = data.beta_products(F, G, 1.0)
+    WH = F @ G.T
+    pos = Y > 0
+    want = np.sum(WH) - np.sum(Y) + np.sum(Y[pos] * np.log(Y[pos] / WH[pos]))
+    assert div == pytest.approx(want, rel=1e-13)
+    assert sq == pytest.approx(np.sum((Y - WH) ** 2), rel=1e-13)
+    np.testing.assert_allclose(num, (Y / WH) @ G, rtol=1e-13)
+    np.testing.assert_allclose(den, G.sum(axis=0, keepdims=True), rtol=1e-15)
+    _, _, again, _ = data.beta_products(F, G, 1.0)  # the scratch is reused
+    assert again == div
+
+
+@pytest.mark.parametrize("beta", [1.0, 0.5])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_beta_products_identical_for_any_thread_count(rng, beta, order, monkeypatch):
+    """Blocks run on several threads; the sums over blocks must not depend on how many."""
+    monkeypatch.setattr("fastnmf._data.BLOCK_ELEMENTS", 40)  # more blocks than accumulators
+    X = np.asarray(rng.random((53, 29)) + 0.1, order=order)
+    W, Ht = rng.random((53, 4)) + 0.1, rng.random((29, 4)) + 0.1
+    results = []
+    for threads in (1, 2):
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        data = dense_data(X)
+        results.append((data.beta_products(W, Ht, beta), data.T.beta_products(Ht, W, beta)))
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    for one, two in zip(*results):
+        for a, b in zip(one, two):
+            assert np.array_equal(a, b)
+
+
+def test_block_tasks_keep_order_and_raise():
+    from fastnmf._data import _run_tasks
+
+    assert _run_tasks(7, lambda i, slot: i * i) == [i * i for i in range(7)]
+
+    def fail(i, slot):
+        if i == 3:
+            raise ZeroDivisionError("block 3")
+        return i
+
+    with pytest.raises(ZeroDivisionError, match="block 3"):
+        _run_tasks(6, fail)
+
+
+def _kl_pass_in_child(X, W, Ht, expected):
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    assert dense_data(X).beta_products(W, Ht, 1.0)[2] == expected
+
+
+def test_block_threads_work_after_fork(rng, monkeypatch):
+    """The helper threads do not survive a fork: a forked child must start its own."""
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork")
+    monkeypatch.setattr("fastnmf._data.BLOCK_ELEMENTS", 64)
+    X, W, Ht = rng.random((40, 30)) + 0.1, rng.random((40, 3)), rng.random((30, 3))
+    expected = dense_data(X).beta_products(W, Ht, 1.0)[2]  # the parent's pool exists now
+    child = multiprocessing.get_context("fork").Process(target=_kl_pass_in_child, args=(X, W, Ht, expected))
+    child.start()
+    child.join(timeout=120)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("a forked child hung on the block threads")
+    assert child.exitcode == 0
+
+
 def test_residual_exact_and_objective_from_products(rng, monkeypatch):
     monkeypatch.setattr("fastnmf._data.BLOCK_ELEMENTS", 50)
     X = rng.random((31, 19))
