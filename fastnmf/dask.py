@@ -317,18 +317,27 @@ class _Cluster:
         self.client = client
 
     def persist(self, delayed, X):
-        """Compute the row blocks: each where the first chunk of its row already is
-        when X was persisted, else an equal share of consecutive rows per worker."""
+        """Compute the row blocks, as evenly over the workers as they go (an iteration
+        lasts as long as the busiest worker), each where the first chunk of its row
+        already is if X was persisted and that keeps the balance."""
         from distributed import futures_of, wait
 
-        workers = sorted(self.client.scheduler_info()["workers"]) or [None]
+        workers = sorted(self.client.scheduler_info()["workers"])
         held = futures_of(X)
         holders = self.client.who_has(held) if held else {}
         first_chunks = X.__dask_keys__()
+        share = -(-len(delayed) // max(1, len(workers)))
+        counts = dict.fromkeys(workers, 0)
         futures = []
         for i, d in enumerate(delayed):
-            worker = (holders.get(first_chunks[i][0]) or [workers[i * len(workers) // len(delayed)]])[0]
-            futures.append(self.client.compute(d, workers=[worker], allow_other_workers=True))
+            place = [w for w in holders.get(first_chunks[i][0], ()) if counts.get(w, share) < share]
+            if not place and workers:  # the least loaded, the next consecutive rows first
+                place = [min(workers, key=lambda w: (counts[w], workers.index(w) < i * len(workers) // len(delayed)))]
+            if place:
+                counts[place[0]] += 1
+                futures.append(self.client.compute(d, workers=place[:1], allow_other_workers=False))
+            else:
+                futures.append(self.client.compute(d))
         wait(futures)
         return futures
 
@@ -341,11 +350,11 @@ class _Cluster:
         return self.client.map(function, *iterables, pure=False, **consts)
 
     def gather(self, futures):
-        return self.client.gather(futures)
+        return self.client.gather(futures, direct=True)
 
     def share(self, value):
         if isinstance(value, np.ndarray) and value.nbytes > _SCATTER_BYTES:
-            return self.client.scatter(value, broadcast=True, hash=False)
+            return self.client.scatter(value, broadcast=True, hash=False, direct=True)
         return value
 
     def hold(self, value, worker):
