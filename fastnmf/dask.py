@@ -5,11 +5,11 @@ of rows becomes a list of in-memory data-layer objects (``_data.DenseData`` or
 ``SparseData``, one per column chunk: validated, summed, converted once) kept on the
 worker that computed it, and it never moves again. The factor W is split like X's rows
 and stays beside them; Hᵀ (n × k) and the k × k Grams are small and live on the client.
-One iteration of a Frobenius solver is one task per worker, over that worker's row
-blocks ``i``::
+One iteration of a Frobenius solver is one task per row block ``i``, run where the
+block is::
 
-    F_i ← half-step(W_i; X_i Hᵀ, HHᵀ)                  (on the worker)
-    partial sums F_iᵀF_i, ⟨F_i, X_iHᵀ⟩, X_iᵀF_i          (summed per worker)
+    F_i ← half-step(W_i; X_i Hᵀ, HHᵀ)
+    partial sums F_iᵀF_i, ⟨F_i, X_iHᵀ⟩, X_iᵀF_i          (summed on each worker)
 
 then the client adds the workers' partials and updates Hᵀ with the same half-step. The
 half-steps are the in-memory solvers' ``row_steps`` and the products the in-memory data
@@ -115,8 +115,7 @@ def _load_row(chunks, r0, cols):
 def _row_stats(blocks):
     """ΣX, ‖X‖², zero entries and the modelled product seconds per rank of a row block."""
     return np.array([
-        [b.total, b.sqnorm, b.n_zeros if hasattr(b, "n_zeros") else b.shape[0] * b.shape[1] - b.n_nonzero,
-         b.product_seconds(1), b.T.product_seconds(1)]
+        [b.total, b.sqnorm, b.n_zeros, b.product_seconds(1), b.T.product_seconds(1)]
         for b in blocks
     ]).sum(axis=0)
 
@@ -137,7 +136,7 @@ class DaskData:
 
     Offers what the driver and the init need (``shape``, ``dtype``, ``sqnorm``,
     ``total``, ``n_zeros``, ``n_observed``, ``product_seconds``) and ``run``, which maps
-    a function over the row blocks (one task per worker) and sums what it reports.
+    a function over the row blocks (one task per block) and sums what it reports.
     """
 
     distributed = True
