@@ -48,9 +48,11 @@ _FROBENIUS = {
 }
 SOLVERS = tuple(_FROBENIUS)
 
-# Arguments above this many bytes (Hᵀ, say) are scattered once, and then sent to each
-# worker once, rather than sent with each task.
-_SCATTER_BYTES = 1 << 16
+# The constant arguments of a run (Hᵀ, say) are scattered to the workers once when they
+# take more than this many bytes, rather than sent with each task. (Large keyword
+# arguments of ``Client.map`` become one shared key named after the argument, which
+# clashes across calls: they must stay below distributed's 100 kB threshold.)
+_SCATTER_BYTES = 1 << 15
 
 
 def load(X, mask=None, missing=None):
@@ -179,7 +181,7 @@ class DaskData:
         # Batched submissions (one per kind of task); each task runs where its row block
         # is, by data locality, as the block outweighs everything else it reads.
         executor = self.executor
-        consts = tuple(executor.share(c) for c in consts)
+        consts = executor.share(tuple(consts))
         args = [[None if a is None else a.futures[i] for a in aligned] for i in range(len(self.blocks))]
         tasks = executor.map(_run_row, self.blocks, args, fn=fn, cols=self.col_slices, consts=consts)
         groups = [[tasks[i] for i in rows] for _, rows in self.shards]
@@ -352,8 +354,11 @@ class _Cluster:
         return self.client.gather(futures, direct=True)
 
     def share(self, value):
-        if isinstance(value, np.ndarray) and value.nbytes > _SCATTER_BYTES:
-            return self.client.scatter(value, broadcast=True, hash=False, direct=True)
+        """``value`` itself if small, else a future of it on every worker."""
+        from dask.sizeof import sizeof
+
+        if sizeof(value) > _SCATTER_BYTES:
+            [value] = self.client.scatter([value], broadcast=True, hash=False, direct=True)
         return value
 
     def hold(self, value, worker):
