@@ -48,11 +48,14 @@ def nmf(
 
     Parameters
     ----------
-    X : array-like or scipy.sparse (m, n)
+    X : array-like, scipy.sparse or dask.array (m, n)
         Non-negative data: a dense array of any memory order (C, Fortran, memory map;
         other strided views are copied once) or any scipy.sparse matrix or array
         (converted once to CSR in both orientations; products and the KL loss then cost
         O(nnz·k)). float32 computes in float32; float64, integer and bool in float64.
+        A dask array (dense or sparse chunks) runs on the current ``distributed.Client``
+        with X's row blocks kept on the workers (see ``fastnmf.dask``); the result's W
+        is then a dask array chunked like X's rows. ``mask`` is not supported there.
         Never modified.
     rank : int
         Number of components k.
