@@ -1,10 +1,11 @@
 """Distributed fastnmf on a LocalCluster beside in-memory fastnmf on the same machine.
 
-    python benchmarks/dask_compare.py [--quick] [--workers 1 2]
+    python benchmarks/dask_compare.py [--quick] [--clusters 1x1 2x1 1x2]
 
 For each solver: seconds per outer iteration in memory and on a ``distributed.LocalCluster``
-with 1 and 2 single-threaded worker processes (X in 8 row chunks, persisted on the
-workers first), and the bytes moved per iteration against the O((m + n)·k) model.
+of W worker processes with T threads each (``WxT``; by default 1 and 2 single-threaded
+workers, and 1 worker with 2 threads; X in 8 row chunks, persisted on the workers
+first), and the bytes moved per iteration against the O((m + n)·k) model.
 
 Per-iteration figures are differences between a long and a short run (40 and 20
 iterations, same init, ``tol=0``), so loading X, the init, the final KKT check and the
@@ -57,7 +58,7 @@ def per_iteration(fit, cfg):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small problem, one repeat")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--clusters", nargs="+", default=["1x1", "2x1", "1x2"], help="WORKERSxTHREADS")
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
 
@@ -71,17 +72,18 @@ def main(argv=None):
     model = (m + n) * k * 8
     print(f"X {m}×{n} float64, k={k}, {cfg['chunks']} row chunks; O((m+n)k) model = {model / 1e6:.2f} MB")
     print(f"{'solver':16s} {'in memory':>10s} " + " ".join(
-        f"{f'{w} worker' + ('s' if w > 1 else ''):>10s} {'ratio':>6s} {'MB/iter':>8s} {'/model':>6s}" for w in args.workers))
+        f"{spec + ' cluster':>10s} {'ratio':>6s} {'MB/iter':>8s} {'/model':>6s}" for spec in args.clusters))
     results = {}
-    for workers in args.workers:
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-                Client(cluster):
+    for spec in args.clusters:
+        workers, threads = map(int, spec.split("x"))
+        with LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, dashboard_address=None) \
+                as cluster, Client(cluster):
             Xd = da.from_array(X, chunks=(-(-m // cfg["chunks"]), n)).persist()
             for solver, loss in SOLVERS:
                 def fit(iters):
                     return fastnmf.nmf(Xd, k, solver=solver, loss=loss, init=(W0, H0), max_iter=iters, tol=0)
                 fit(2)  # compile and load on the workers
-                results[solver, loss, workers] = per_iteration(fit, cfg)
+                results[solver, loss, spec] = per_iteration(fit, cfg)
     line = []
     for solver, loss in SOLVERS:
         def fit(iters):
@@ -89,8 +91,8 @@ def main(argv=None):
         fit(2)
         local, _ = per_iteration(fit, cfg)
         cells = [f"{solver + ('/' + loss if loss != 'frobenius' else ''):16s} {local * 1e3:8.1f}ms"]
-        for workers in args.workers:
-            seconds, moved = results[solver, loss, workers]
+        for spec in args.clusters:
+            seconds, moved = results[solver, loss, spec]
             cells.append(f"{seconds * 1e3:8.1f}ms {seconds / local:5.2f}× {moved / 1e6:8.2f} {moved / model:5.2f}×")
         line.append(" ".join(cells))
     print("\n".join(line))

@@ -269,6 +269,10 @@ def _run_row(blocks, args, fn, cols, consts):
         return fn(blocks, cols, *(None if a is None else a[0] for a in args), *consts)
 
 
+def _same(value):
+    return value
+
+
 def _paired(value):
     return value, None
 
@@ -358,7 +362,7 @@ class _Cluster:
         from dask.sizeof import sizeof
 
         if sizeof(value) > _SCATTER_BYTES:
-            [value] = self.client.scatter([value], broadcast=True, hash=False, direct=True)
+            value = self.client.submit(_same, value, pure=False)
         return value
 
     def hold(self, value, worker):
