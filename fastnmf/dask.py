@@ -316,7 +316,8 @@ def _executor():
 
 
 class _Cluster:
-    """Tasks on a ``distributed.Client``, each pinned to the worker holding its blocks."""
+    """Tasks on a ``distributed.Client``; each row-block task runs where its block is
+    (the block outweighs everything else it reads)."""
 
     def __init__(self, client):
         self.client = client
@@ -336,8 +337,9 @@ class _Cluster:
         futures = []
         for i, d in enumerate(delayed):
             place = [w for w in holders.get(first_chunks[i][0], ()) if counts.get(w, share) < share]
-            if not place and workers:  # the least loaded, the next consecutive rows first
-                place = [min(workers, key=lambda w: (counts[w], workers.index(w) < i * len(workers) // len(delayed)))]
+            if not place and workers:  # the least loaded; among equals, consecutive rows together
+                home = workers[i * len(workers) // len(delayed)]
+                place = [min(workers, key=lambda w: (counts[w], w != home))]
             if place:
                 counts[place[0]] += 1
                 futures.append(self.client.compute(d, workers=place[:1], allow_other_workers=False))
@@ -358,7 +360,9 @@ class _Cluster:
         return self.client.gather(futures, direct=True)
 
     def share(self, value):
-        """``value`` itself if small, else a future of it on every worker."""
+        """``value`` itself if small, else a future of it (one task; each worker that
+        needs it fetches it once) — large ``Client.map`` keyword arguments would become
+        one key named after the argument, shared and clashing across calls."""
         from dask.sizeof import sizeof
 
         if sizeof(value) > _SCATTER_BYTES:
