@@ -436,9 +436,14 @@ def _matmul(blocks, cols, G):
     return out
 
 
+def _stacked(parts):
+    """Parts of the column chunks one above the other (no copy for a single chunk)."""
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+
+
 def _transposed_matmul(blocks, cols, F):
     """``X_iᵀ @ F`` (n, k) for the row block ``blocks``."""
-    return np.concatenate([block.T.matmul(F) for block in blocks], axis=0)
+    return _stacked([block.T.matmul(F) for block in blocks])
 
 
 def _frobenius_rows(blocks, cols, W, W_prev, Ht, HtH, step, l1, l2, beta):
@@ -490,8 +495,8 @@ def _beta_h_products(blocks, cols, F, Ht, beta):
         nums.append(n_j)
         dens.append(d_j)
     # For β = 1 each column chunk reports the same (1, k) denominator ΣF.
-    den = dens[0] if beta == 1.0 else np.concatenate(dens, axis=0)
-    return np.concatenate(nums, axis=0), den
+    den = dens[0] if beta == 1.0 else _stacked(dens)
+    return _stacked(nums), den
 
 
 def _beta_update_rows(blocks, cols, W, pending, Ht, beta, l1, l2, gamma):
