@@ -273,6 +273,32 @@ def test_warm_start_gives_the_same_answer(name):
     np.testing.assert_allclose(other, cold, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("duplicate", [False, True])
+@pytest.mark.parametrize("start", ["cold", "full", "random", "optimal"])
+def test_bpp_mostly_passive_solutions(duplicate, start):
+    # Most variables positive: bpp solves for the multipliers of the few zeros through
+    # Q⁻¹ when Q is well conditioned (here cond ≈ 200), and on the passive blocks when a
+    # near-duplicate column makes cond(Q) ≈ 1e10 (above kernels.MAX_COND).
+    rng = np.random.default_rng(30)
+    A = rng.random((80, 20))
+    if duplicate:
+        A[:, 1] = A[:, 0] + 1e-4 * rng.random(80)
+    X_true = rng.random((20, 60)) * (rng.random((20, 60)) < 0.85)
+    B = A @ X_true + 0.3 * rng.standard_normal((80, 60))
+    GtG, YG = A.T @ A, np.ascontiguousarray(B.T @ A)
+    reference = nnls_reference(A, B).T
+    assert 0.6 < np.mean(reference > 0) < 0.95
+    passive = {"cold": np.zeros(YG.shape, bool), "full": np.ones(YG.shape, bool),
+               "random": rng.random(YG.shape) < 0.8, "optimal": reference > 0}[start]
+    F = np.zeros_like(YG)
+    kernels.bpp(GtG, YG, F, passive)
+    assert_matches_scipy(A, B, F.T, "bpp")
+    assert np.all(kkt_violation(A, F.T, B) <= KKT_TOL["bpp"])
+    np.testing.assert_array_equal(passive, F > 0)
+    if not duplicate:  # unique and well determined
+        np.testing.assert_allclose(F, reference, rtol=1e-9, atol=1e-12 * np.abs(reference).max())
+
+
 def test_cd_kernel_continues_from_given_start():
     A, B = problem(40, 10, 50, seed=17)
     GtG, YG = A.T @ A, np.ascontiguousarray(B.T @ A)

@@ -45,6 +45,7 @@ POLISH_ROUNDS = 20  # variables that may enter in the active-set polish of cd (_
 POLISH_FIRST = 16  # cd tries the polish after 16, 64, 256, … sweeps, and at the end
 SAMPLE = 512  # active_set groups rows by passive set if, of SAMPLE rows, at least one in
 SHARE_MIN = 8  # SHARE_MIN shares its passive set with another (_sets_shared)
+MAX_COND = 1e6  # bpp solves through Q⁻¹ (_complement_exchange) only below this bound on cond(Q)
 
 
 # --------------------------------------------------------------------------- linear algebra
@@ -485,22 +486,17 @@ def _bpp_exchange(Q, c, cmax, usable, passive, i, idx, p, s, x, flip, ninf, trie
     flip : (k,) bool array
         Workspace.
     ninf, tries : int
-        The exchange rule's state: the smallest |V| so far and the full exchanges left
-        without progress.
+        The exchange rule's state (``_exchange``).
 
     Returns
     -------
     done : bool
-        Whether ``V`` (below) is empty, i.e. ``x`` is optimal.
+        Whether no variable is infeasible, i.e. ``x`` is optimal.
     ninf, tries : int
         The updated state.
 
-    Notes
-    -----
-    With the gradient ``y = Qx − c`` off P, the infeasible variables are
-    V = {j ∈ P: x_j < 0} ∪ {j ∉ P: y_j < 0}. All of them are exchanged while |V| keeps
-    falling (or for ``PBAR`` rounds without progress), else only the largest index in V
-    (the backup rule, which guarantees termination).
+    The gradient ``y = Qx − c`` off P is formed here from ``x``; ``_complement_exchange``
+    is the same step when ``y`` comes out of the solve.
     """
     k = c.size
     x[:] = 0.0
@@ -508,8 +504,6 @@ def _bpp_exchange(Q, c, cmax, usable, passive, i, idx, p, s, x, flip, ninf, trie
     for t in range(p):
         x[idx[t]] = s[t]
         xmax = max(xmax, abs(s[t]))
-    n_bad = 0
-    last = -1
     for j in range(k):
         if passive[i, j]:
             flip[j] = x[j] < -KKT_TOL * xmax
@@ -518,6 +512,21 @@ def _bpp_exchange(Q, c, cmax, usable, passive, i, idx, p, s, x, flip, ninf, trie
             flip[j] = y < -KKT_TOL * cmax
         else:
             flip[j] = False
+    return _exchange(passive, i, flip, ninf, tries)
+
+
+@njit(inline="always", **JIT)
+def _exchange(passive, i, flip, ninf, tries):
+    """Kim & Park's exchange rule, given the infeasible variables ``V`` (``flip``):
+    V = {j ∈ P: x_j < 0} ∪ {j ∉ P: y_j < 0}. All of them are exchanged while |V| keeps
+    falling (or for ``PBAR`` rounds without progress), else only the largest index in V
+    (the backup rule, which guarantees termination). Returns ``(done, ninf, tries)``
+    as ``_bpp_exchange``; ``ninf`` is the smallest |V| so far and ``tries`` the full
+    exchanges left without progress.
+    """
+    n_bad = 0
+    last = -1
+    for j in range(flip.size):
         if flip[j]:
             n_bad += 1
             last = j
@@ -531,10 +540,79 @@ def _bpp_exchange(Q, c, cmax, usable, passive, i, idx, p, s, x, flip, ninf, trie
     else:  # backup rule: exchange only the largest infeasible index
         flip[:] = False
         flip[last] = True
-    for j in range(k):
+    for j in range(flip.size):
         if flip[j]:
             passive[i, j] = not passive[i, j]
     return False, ninf, tries
+
+
+@njit(inline="always", **JIT)
+def _complement_exchange(M, Mc, i, cmax, passive, idx, p, idz, z, s, x, flip, ninf, tries):
+    """``_bpp_exchange`` with the solution on P taken from the multipliers of the zeros.
+
+    With ``M = Q⁻¹``, the minimiser of ``½xᵀQx − cᵀx`` subject to ``x_Z = 0`` (Z = the
+    ``z`` variables ``idz[:z]`` off P) satisfies ``Qx − c = y`` with ``y`` zero on P, so
+    ``x = M(c + y)``, and ``x_Z = 0`` gives ``M_ZZ y_Z = −(Mc)_Z``. ``s[:z]`` holds that
+    ``y_Z`` (the gradient off P that the exchange tests) and ``x_P = (Mc)_P + M_PZ y_Z``
+    is formed here (``Mc`` is row ``i`` of ``M`` times ``c``). This needs a z×z
+    factorisation instead of a p×p one: the cheaper side once most variables are
+    passive, as they are in the late iterations of NMF.
+    """
+    k = flip.size
+    x[:] = 0.0
+    xmax = 0.0
+    for t in range(p):
+        j = idx[t]
+        v = Mc[i, j]
+        for q in range(z):
+            v += M[j, idz[q]] * s[q]
+        x[j] = v
+        xmax = max(xmax, abs(v))
+    for j in range(k):
+        flip[j] = passive[i, j] and x[j] < -KKT_TOL * xmax
+    for q in range(z):
+        flip[idz[q]] = s[q] < -KKT_TOL * cmax
+    return _exchange(passive, i, flip, ninf, tries)
+
+
+@njit(**JIT)
+def _inverse(Q, usable, tau):
+    """``Q⁻¹`` for ``_complement_exchange``, or a 0×0 array when Q (scaled: unit diagonal)
+    has an unusable variable or is too ill-conditioned for solves through its inverse.
+
+    With a unit diagonal ``λ_max(Q) ≤ k`` and ``1/λ_min(Q) ≤ trace(Q⁻¹)``, so
+    ``k · trace(Q⁻¹)`` bounds cond(Q); the rounding of ``x = Q⁻¹(c + y)`` grows with it.
+    """
+    k = Q.shape[0]
+    none = np.empty((0, 0))
+    for j in range(k):
+        if not usable[j]:
+            return none
+    idx = np.arange(k)
+    L = np.empty((k, k))
+    inv = np.empty(k)
+    _factor_rows(Q, idx, 0, k, L, inv, tau)
+    for j in range(k):
+        if inv[j] == 0.0:
+            return none
+    M = np.empty((k, k))
+    e = np.zeros(k)
+    u = np.empty(k)
+    s = np.empty(k)
+    for j in range(k):  # column j of Q⁻¹ solves Q m = e_j
+        e[j] = 1.0
+        _forward(L, inv, idx, e, 0, k, u)
+        _backward(L, inv, k, u, s)
+        e[j] = 0.0
+        M[:, j] = s
+    trace = 0.0
+    for i in range(k):
+        trace += M[i, i]
+        for j in range(i):
+            M[i, j] = M[j, i] = 0.5 * (M[i, j] + M[j, i])
+    if k * trace > MAX_COND:
+        return none
+    return M
 
 
 @njit(**JIT)
@@ -621,16 +699,19 @@ def _group_rows(passive, rows, hashes, group):
 
 
 @njit(**JIT)
-def _bpp_groups(Q, YG, F, passive, hashes, order, starts, g0, g1, usable, tau, ninf, tries, done):
+def _bpp_groups(Q, YG, F, passive, hashes, order, starts, g0, g1, usable, tau, ninf, tries, done, M, Mc):
     """One round of Kim & Park's Algorithm 1 for the rows of groups ``g0 … g1−1``.
 
-    Per group, one factorisation of ``Q[P, P]`` for the shared passive set P; per row,
-    ``x_P`` and one exchange (``_bpp_exchange``). A row with no infeasible variable is
-    optimal: its solution goes to ``F`` and it is marked done; the others get their new
-    passive set and its hash.
+    Per group, one factorisation for the shared passive set P: of ``Q[P, P]``, or, when
+    ``M = Q⁻¹`` is given (k×k; 0×0 if not) and fewer variables are off P than on it, of
+    ``M[Z, Z]`` for the zeros Z (``_complement_exchange``; ``Mc = YG M``). Per row, the
+    solution and one exchange. A row with no infeasible variable is optimal: its
+    solution goes to ``F`` and it is marked done; the others get their new passive set
+    and its hash.
     """
     k = Q.shape[0]
     idx = np.empty(k, dtype=np.int64)
+    idz = np.empty(k, dtype=np.int64)
     L = np.empty((k, k))
     inv = np.empty(k)
     u = np.empty(k)
@@ -642,23 +723,43 @@ def _bpp_groups(Q, YG, F, passive, hashes, order, starts, g0, g1, usable, tau, n
     S = np.empty((k, CHUNK))
     for g in range(g0, g1):
         members = order[starts[g] : starts[g + 1]]
-        p, _ = _passive_indices(passive[members[0]], idx, 0)
-        _factor_rows(Q, idx, 0, p, L, inv, tau)  # one factorisation for the group
-        many = members.size >= 4  # then solve for all members at once
+        P = passive[members[0]]
+        p, _ = _passive_indices(P, idx, 0)
+        z = k - p
+        complement = M.shape[0] > 0 and z < p
+        if complement:
+            z = 0
+            for j in range(k):
+                if not P[j]:
+                    idz[z] = j
+                    z += 1
+            _factor_rows(M, idz, 0, z, L, inv, tau)
+        else:
+            _factor_rows(Q, idx, 0, p, L, inv, tau)  # one factorisation for the group
+        many = members.size >= 4 and not complement  # then solve for all members at once
         if many:
             _solve_many(L, inv, idx, p, YG, members, U, S)
         for a in range(members.size):
             i = members[a]
             cmax = _load_row(YG, i, c)
-            if many:
-                for t in range(p):
-                    s[t] = S[t, a]
+            if complement:
+                for j in range(k):
+                    c[j] = -Mc[i, j]
+                _forward(L, inv, idz, c, 0, z, u)
+                _backward(L, inv, z, u, s)
+                row_done, ninf[i], tries[i] = _complement_exchange(
+                    M, Mc, i, cmax, passive, idx, p, idz, z, s, x, flip, ninf[i], tries[i]
+                )
             else:
-                _forward(L, inv, idx, c, 0, p, u)
-                _backward(L, inv, p, u, s)
-            row_done, ninf[i], tries[i] = _bpp_exchange(
-                Q, c, cmax, usable, passive, i, idx, p, s, x, flip, ninf[i], tries[i]
-            )
+                if many:
+                    for t in range(p):
+                        s[t] = S[t, a]
+                else:
+                    _forward(L, inv, idx, c, 0, p, u)
+                    _backward(L, inv, p, u, s)
+                row_done, ninf[i], tries[i] = _bpp_exchange(
+                    Q, c, cmax, usable, passive, i, idx, p, s, x, flip, ninf[i], tries[i]
+                )
             if row_done:
                 done[i] = True
                 for j in range(k):
@@ -668,18 +769,24 @@ def _bpp_groups(Q, YG, F, passive, hashes, order, starts, g0, g1, usable, tau, n
 
 
 @njit(**JIT)
-def _bpp_start(Y, X, passive, usable):
-    """The state of every row before the first round (``_bpp_start_row``).
-
-    Returns the hashes of the passive sets and the state of the exchange rule: the
-    smallest |V| so far, the full exchanges left without progress, and done flags.
-    """
-    r, k = passive.shape
+def _bpp_state(r, k, complement):
+    """The per-row state of ``_bpp``: hashes of the passive sets, the exchange rule's
+    smallest |V| so far and full exchanges left, done flags, and room for ``YG Q⁻¹``
+    (r×k if ``complement``, else 0×k)."""
     hashes = np.empty(r, dtype=np.int64)
     ninf = np.empty(r, dtype=np.int64)
     tries = np.full(r, PBAR, dtype=np.int64)
     done = np.empty(r, dtype=np.bool_)
-    for i in range(r):
+    Mc = np.empty((r if complement else 0, k))
+    return hashes, ninf, tries, done, Mc
+
+
+@njit(**JIT)
+def _bpp_start(Y, X, passive, usable, M, Mc, hashes, ninf, done, start, stop):
+    """The state of rows ``start … stop−1`` before the first round (``_bpp_start_row``),
+    and their rows of ``Mc = Y M`` if there is room for them (M symmetric)."""
+    k = Y.shape[1]
+    for i in range(start, stop):
         cmax = 0.0
         for j in range(k):
             cmax = max(cmax, abs(Y[i, j]))
@@ -687,7 +794,13 @@ def _bpp_start(Y, X, passive, usable):
         if done[i]:
             X[i, :] = 0.0
         hashes[i] = _passive_hash(passive, i)
-    return hashes, ninf, tries, done
+        if Mc.shape[0] > 0:  # by hand: a BLAS call here would leave its threads spinning
+            for j in range(k):
+                Mc[i, j] = 0.0
+            for t in range(k):
+                y = Y[i, t]
+                for j in range(k):
+                    Mc[i, j] += M[t, j] * y
 
 
 @njit(**JIT)
@@ -702,25 +815,28 @@ def _undone(rows, done):
 
 
 @njit(**PARALLEL_JIT)
-def _bpp(Q, Y, X, passive, usable, tau, rows):
+def _bpp(Q, Y, X, passive, usable, tau, rows, M):
     """The parallel part of ``bpp``, in float64 (compiled once for all dtypes)."""
-    k = Q.shape[0]
-    hashes, ninf, tries, done = _bpp_start(Y, X, passive, usable)
+    r, k = Y.shape
+    hashes, ninf, tries, done, Mc = _bpp_state(r, k, M.shape[0] > 0)
+    for b in prange((r + CHUNK - 1) // CHUNK):
+        _bpp_start(Y, X, passive, usable, M, Mc, hashes, ninf, done, b * CHUNK, min(r, (b + 1) * CHUNK))
     rows = _undone(rows, done)
     max_rounds = _bpp_rounds(k)
     group = True
     for round_ in range(max_rounds + 1):
         if rows.size == 0:
             break
-        # Group equal passive sets while that finds some (Algorithm 2); once every set
-        # is distinct, sorting is wasted work and each row is its own group.
+        # Group equal passive sets while that saves a quarter of the factorisations
+        # (Algorithm 2); once the sets are (nearly) all distinct, sorting costs more
+        # than it saves and each row is its own group.
         order, starts, tasks = _group_rows(passive, rows, hashes, group)
-        group = starts.size - 1 < rows.size
+        group = 4 * (starts.size - 1) < 3 * rows.size
         for q in prange(tasks.size - 1):
             g0, g1 = tasks[q], tasks[q + 1]
             if round_ < max_rounds:
                 _bpp_groups(
-                    Q, Y, X, passive, hashes, order, starts, g0, g1, usable, tau, ninf, tries, done
+                    Q, Y, X, passive, hashes, order, starts, g0, g1, usable, tau, ninf, tries, done, M, Mc
                 )
             else:  # safety net
                 _lh_rows(Q, Y, X, passive, order[starts[g0] : starts[g1]], usable, tau)
@@ -733,14 +849,16 @@ def bpp(GtG, YG, F, passive):
 
     Algorithm 2 of the paper (column grouping): all rows iterate together; each round the
     rows still infeasible are grouped by passive set and each group shares one Cholesky
-    factorisation of ``Q[P, P]`` (``_bpp_groups``, Algorithm 1 per row); grouping stops
-    once a round finds every set distinct. ``passive`` (r, k) bool is the warm start
+    factorisation (``_bpp_groups``, Algorithm 1 per row): of ``Q[P, P]``, or, when most
+    variables are passive and Q is well conditioned, of ``Q⁻¹[Z, Z]`` for the few zeros
+    Z (``_complement_exchange``); grouping stops once a round finds every set distinct. ``passive`` (r, k) bool is the warm start
     (all False: Kim & Park's cold start x = 0) and receives the final passive sets. Rows
     still infeasible after ``4k + 30`` rounds (only through rounding on degenerate
     problems) finish with Lawson–Hanson from their last passive set.
     """
     Q, tau, usable, rows, d, Y, X = _prepare(GtG, YG, F, False)
-    _bpp(Q, Y, X, passive, usable, tau, rows)
+    M = _inverse(Q, usable, tau)
+    _bpp(Q, Y, X, passive, usable, tau, rows, M)
     _store(X, d, F)
 
 
