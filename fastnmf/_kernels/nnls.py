@@ -43,7 +43,7 @@ PBAR = 3  # Kim & Park (2011): full exchanges allowed without progress before th
 CHUNK = 32  # rows per parallel task (workspaces are allocated once per task)
 POLISH_ROUNDS = 20  # variables that may enter in the active-set polish of cd (_polish)
 POLISH_FIRST = 16  # cd tries the polish after 16, 64, 256, … sweeps, and at the end
-SAMPLE = 512  # active_set groups rows by passive set if, of SAMPLE rows, at least one in
+SAMPLE = 512  # bpp and active_set group rows by passive set if, of SAMPLE rows, at least one in
 SHARE_MIN = 8  # SHARE_MIN shares its passive set with another (_sets_shared)
 MAX_COND = 1e6  # bpp solves through Q⁻¹ (_complement_exchange) only below this bound on cond(Q)
 
@@ -796,11 +796,10 @@ def _bpp_start(Y, X, passive, usable, M, Mc, hashes, ninf, done, start, stop):
         hashes[i] = _passive_hash(passive, i)
         if Mc.shape[0] > 0:  # by hand: a BLAS call here would leave its threads spinning
             for j in range(k):
-                Mc[i, j] = 0.0
-            for t in range(k):
-                y = Y[i, t]
-                for j in range(k):
-                    Mc[i, j] += M[t, j] * y
+                v = 0.0
+                for t in range(k):
+                    v += M[j, t] * Y[i, t]
+                Mc[i, j] = v
 
 
 @njit(**JIT)
@@ -823,15 +822,12 @@ def _bpp(Q, Y, X, passive, usable, tau, rows, M):
         _bpp_start(Y, X, passive, usable, M, Mc, hashes, ninf, done, b * CHUNK, min(r, (b + 1) * CHUNK))
     rows = _undone(rows, done)
     max_rounds = _bpp_rounds(k)
-    group = True
     for round_ in range(max_rounds + 1):
         if rows.size == 0:
             break
-        # Group equal passive sets while that saves a quarter of the factorisations
-        # (Algorithm 2); once the sets are (nearly) all distinct, sorting costs more
-        # than it saves and each row is its own group.
-        order, starts, tasks = _group_rows(passive, rows, hashes, group)
-        group = 4 * (starts.size - 1) < 3 * rows.size
+        # Group equal passive sets (Algorithm 2) when a sample finds enough of them;
+        # else sorting costs more than it saves and each row is its own group.
+        order, starts, tasks = _group_rows(passive, rows, hashes, _sets_shared(passive, rows))
         for q in prange(tasks.size - 1):
             g0, g1 = tasks[q], tasks[q + 1]
             if round_ < max_rounds:
@@ -848,12 +844,13 @@ def bpp(GtG, YG, F, passive):
     """Block principal pivoting (Kim & Park 2011) for every row of ``YG``.
 
     Algorithm 2 of the paper (column grouping): all rows iterate together; each round the
-    rows still infeasible are grouped by passive set and each group shares one Cholesky
-    factorisation (``_bpp_groups``, Algorithm 1 per row): of ``Q[P, P]``, or, when most
-    variables are passive and Q is well conditioned, of ``Q⁻¹[Z, Z]`` for the few zeros
-    Z (``_complement_exchange``); grouping stops once a round finds every set distinct. ``passive`` (r, k) bool is the warm start
-    (all False: Kim & Park's cold start x = 0) and receives the final passive sets. Rows
-    still infeasible after ``4k + 30`` rounds (only through rounding on degenerate
+    rows still infeasible are grouped by passive set, when a sample finds enough equal
+    sets (``_sets_shared``), and each group shares one Cholesky factorisation
+    (``_bpp_groups``, Algorithm 1 per row): of ``Q[P, P]``, or, when most variables are
+    passive and Q is well conditioned, of ``Q⁻¹[Z, Z]`` for the few zeros Z
+    (``_complement_exchange``). ``passive`` (r, k) bool is the warm start (all False:
+    Kim & Park's cold start x = 0) and receives the final passive sets. Rows still
+    infeasible after ``4k + 30`` rounds (only through rounding on degenerate
     problems) finish with Lawson–Hanson from their last passive set.
     """
     Q, tau, usable, rows, d, Y, X = _prepare(GtG, YG, F, False)
