@@ -2,10 +2,13 @@
 
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
+from ._data import SharedProducts
 from ._result import HISTORY_DTYPE, NMFResult
 
 
@@ -126,6 +129,37 @@ def fit(data, inits, make_solver, stopping, *, callback=None, progress=False, pr
             finished = [min(finished, key=lambda r: r.objective)]
     best = min(finished, key=lambda run: run.objective)
     return _result(data, best, best.index, n_runs, time.perf_counter() - start, meta)
+
+
+def fit_together(data, inits, make_solver, stopping, *, meta):
+    """One result per init, in order, the runs advancing together.
+
+    Each run is a thread of its own with one Numba thread, as many computing at once as
+    the caller has Numba threads, and their products with X are gathered into one
+    product per pass over X (``SharedProducts``), which is what costs at small rank. A run stops by its own rules (no ``max_time``: the runs share the
+    clock), and its result is exactly that of the run alone up to the rounding of the
+    shared product. Only for solvers whose passes over X are ``matmul`` (the Frobenius
+    solvers), and only with a thread-safe Numba threading layer.
+    """
+    inits = list(inits)
+    shared = SharedProducts(data, len(inits), numba.get_num_threads())
+
+    def run_alone(index):
+        numba.set_num_threads(1)  # thread-local: the runs' kernels share the cores
+        W, Ht = inits[index]
+        start = time.perf_counter()
+        shared.enter()
+        try:
+            solver = make_solver(shared.view(index), W, Ht)
+            steps = _iterate(solver, data.sqnorm, stopping, None, None, None)
+            run = _Run(index, solver, (W.copy(), Ht.copy()), None, steps)
+            run.advance()
+        finally:
+            shared.leave(index)
+        return _result(data, run, 0, 1, time.perf_counter() - start, meta)
+
+    with ThreadPoolExecutor(len(inits), "fastnmf-run") as pool:
+        return list(pool.map(run_alone, range(len(inits))))
 
 
 def _iterate(solver, sqnorm, stopping, deadline, callback, bar):

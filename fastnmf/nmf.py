@@ -7,13 +7,18 @@ import numpy as np
 
 from . import _validation as v
 from ._data import load
-from ._driver import Stopping, fit
+from ._config import THREADSAFE_LAYER
+from ._driver import Stopping, fit, fit_together
 from ._init import INITS, SVD_INITS, initialize
 from ._solvers import REGISTRY, SOLVERS
 from ._solvers.base import Penalties
 from ._threading import blas_limits, thread_limits
 
 LOSSES = ("frobenius", "kl", "itakura-saito")
+# Runs that advance together (``_fit_each``) put their factors side by side in one
+# product with X, up to this many columns in all: a product of X with ~64 columns or
+# more is bound by its flops, not by reading X, so more runs would only hold more memory.
+SHARED_COLUMNS = 128
 _BETA = {"frobenius": 2.0, "kl": 1.0, "itakura-saito": 0.0}
 
 
@@ -257,6 +262,37 @@ def _fit_loaded(data, rank, options, rng, init=None):
             prune=options.prune,
             meta=dict(solver=options.solver, loss=options.loss, rank=rank),
         )
+
+
+def _fit_each(data, rank, options, rng, n_runs):
+    """The results of ``_fit_loaded(data, rank, options, rng)`` called ``n_runs`` times,
+    one at a time (a generator): the same runs, from inits drawn from ``rng`` in the
+    same order, but advancing together in groups whose products with X are shared
+    (``_driver.fit_together``) where that is possible: Frobenius solvers on in-memory
+    data, one init per run, and nothing that watches a run as it goes (callback,
+    progress, max_time). Only one group's factors are held at a time."""
+    group = min(n_runs, SHARED_COLUMNS // rank)
+    shareable = (
+        THREADSAFE_LAYER and options.beta == 2.0 and options.n_init == 1 and isinstance(options.init, str)
+        and options.callback is None and not options.progress and options.stopping.max_time is None
+        and not getattr(data, "distributed", False)
+    )
+    if not shareable or group < 2:
+        for _ in range(n_runs):
+            yield _fit_loaded(data, rank, options, rng)
+        return
+    rank = v.check_rank(rank, data.shape, svd_init=options.init in SVD_INITS)
+    factory = REGISTRY[options.solver][0]
+
+    def make_solver(d, W, Ht):
+        return factory(d, W, Ht, options.penalties, options.beta)
+
+    meta = dict(solver=options.solver, loss=options.loss, rank=rank)
+    for first in range(0, n_runs, group):
+        inits = [initialize(data, rank, options.init, rng) for _ in range(min(group, n_runs - first))]
+        with blas_limits(data.blas_threads):
+            results = fit_together(data, inits, make_solver, options.stopping, meta=meta)
+        yield from results
 
 
 def _check_loss(loss, solver):

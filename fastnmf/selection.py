@@ -29,7 +29,7 @@ from . import _validation as v
 from ._data import load
 from ._result import NMFResult
 from ._threading import thread_limits
-from .nmf import _check_options, _fit_loaded
+from .nmf import _check_options, _fit_each, _fit_loaded
 
 __all__ = ["consensus", "select_rank", "ConsensusResult", "RankSelection", "TABLE_DTYPE"]
 
@@ -251,9 +251,14 @@ def consensus(
     share a cluster; its cophenetic correlation and dispersion measure how stable the
     clustering at this rank is (1 = perfectly stable).
 
-    X is validated and converted once for all runs, and a run's factors are dropped as
-    soon as its labels are taken (only the best run's are kept): memory is
-    O(n·n_runs) for the labels, plus the n×n matrix only when it is asked for.
+    X is validated and converted once for all runs. With a Frobenius loss, runs advance
+    together in groups of up to ``128 // rank``, one thread each, and one pass over X
+    serves the products of the whole group (at small rank a product is bound by
+    reading X); each run still stops by its own rules and gives what it gives alone, up
+    to rounding. (A ``callback``, ``progress`` or ``max_time`` makes the runs go one by
+    one.) A group's factors are dropped as soon as its labels are taken (only the best
+    run's are kept): memory is O(n·n_runs) for the labels, plus the n×n matrix only when
+    it is asked for, plus one group's factors.
 
     Parameters
     ----------
@@ -348,8 +353,7 @@ def _consensus_on(
     run_labels = np.empty((n_runs, n), dtype=np.int32)
     objectives = np.empty(n_runs)
     best = None
-    for run in range(n_runs):
-        res = _fit_loaded(data, rank, options, rng)
+    for run, res in enumerate(_fit_each(data, rank, options, rng, n_runs)):
         # Each run labels an item by its largest loading (Brunet et al. 2004).
         if axis == "columns":
             run_labels[run] = np.argmax(res.H, axis=0)
