@@ -464,7 +464,6 @@ class MaskedData:
     shorter), formed in row blocks by ``row_grams``.
     """
 
-    blas_threads = 1  # the per-row Grams and solves dominate, not the products
     per_row_grams = True
 
     def __init__(self, values, pattern, complement, n_observed, n_nonzero):
@@ -520,6 +519,12 @@ class MaskedData:
     @property
     def dtype(self):
         return self.values.dtype
+
+    @property
+    def blas_threads(self):
+        """Those of the values: with dense values (complement form) the products are
+        GEMMs as long as those of X unmasked, which want every thread."""
+        return self.values.blas_threads
 
     @property
     def T(self):

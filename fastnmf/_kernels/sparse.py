@@ -315,24 +315,25 @@ def row_grams(indptr, indices, G, GtG, complement, r0, Q):
 
     Notes
     -----
-    ``S_i`` is accumulated in float64 by rank-4 updates (four stored entries at a
+    ``S_i`` is accumulated in float64 by rank-8 updates (eight stored entries at a
     time) of the full square, whose contiguous inner loop vectorises: 1.8× faster than
-    rank-2 updates of the upper triangle. The upper triangle is then mirrored, so Q is
-    exactly symmetric.
+    rank-2 updates of the upper triangle, and rank-8 another 10-25 % over rank-4 (one
+    load and store of S per eight products). The upper triangle is then mirrored, so Q
+    is exactly symmetric.
     """
     b = Q.shape[0]
     k = G.shape[1]
     for block in prange((b + ROW_BLOCK - 1) // ROW_BLOCK):
         S = np.empty((k, k))
-        B = np.empty((4, k))
+        B = np.empty((8, k))
         for q in range(block * ROW_BLOCK, min(b, (block + 1) * ROW_BLOCK)):
             i = r0 + q
             S[:] = 0.0
             p = indptr[i]
             end = indptr[i + 1]
             while p < end:
-                taken = min(4, end - p)
-                for e in range(4):  # gather 4 rows of G (zeros past the row's end)
+                taken = min(8, end - p)
+                for e in range(8):  # gather 8 rows of G (zeros past the row's end)
                     if e < taken:
                         j = indices[p + e]
                         for t in range(k):
@@ -345,8 +346,14 @@ def row_grams(indptr, indices, G, GtG, complement, r0, Q):
                     b1 = B[1, a]
                     b2 = B[2, a]
                     b3 = B[3, a]
+                    b4 = B[4, a]
+                    b5 = B[5, a]
+                    b6 = B[6, a]
+                    b7 = B[7, a]
                     for c in range(k):
-                        S[a, c] += (b0 * B[0, c] + b1 * B[1, c]) + (b2 * B[2, c] + b3 * B[3, c])
+                        S[a, c] += ((b0 * B[0, c] + b1 * B[1, c]) + (b2 * B[2, c] + b3 * B[3, c])) + (
+                            (b4 * B[4, c] + b5 * B[5, c]) + (b6 * B[6, c] + b7 * B[7, c])
+                        )
                 p += taken
             for a in range(k):
                 for c in range(a, k):
