@@ -186,9 +186,10 @@ def nnz_beta(indptr, indices, data, F, G, beta, tiny, num, den, need_den, with_o
 
     Notes
     -----
-    Entries are taken two at a time (both dot products in one loop over k, one fused
-    update of the row buffers), which keeps two rows of G in flight: about 1.4-1.6×
-    faster than one entry at a time. The β cases are chosen once, outside the loops.
+    Entries are taken four at a time (the four dot products in one loop over k, one
+    fused update of the row buffers), which keeps four rows of G in flight: two at a
+    time was 1.4-1.6× faster than one, four another 1.2-1.6× (KL at 20000×10000, 0.5 %
+    non-zeros, k = 30). The β cases are chosen once, outside the loops.
     """
     r, k = num.shape
     parts = np.zeros((r if with_objective else 0, 4))
@@ -215,40 +216,51 @@ def nnz_beta(indptr, indices, data, F, G, beta, tiny, num, den, need_den, with_o
             sv2 = 0.0
             p = indptr[i]
             end = indptr[i + 1]
-            while p + 2 <= end:  # two entries at a time: two G rows in flight
+            while p + 4 <= end:  # four entries at a time: four G rows in flight
                 j0 = indices[p]
                 j1 = indices[p + 1]
-                x0 = np.float64(data[p])
-                x1 = np.float64(data[p + 1])
+                j2 = indices[p + 2]
+                j3 = indices[p + 3]
                 v0 = 0.0
                 v1 = 0.0
+                v2 = 0.0
+                v3 = 0.0
                 for t in range(k):
-                    v0 += f[t] * G[j0, t]
-                    v1 += f[t] * G[j1, t]
+                    ft = f[t]
+                    v0 += ft * G[j0, t]
+                    v1 += ft * G[j1, t]
+                    v2 += ft * G[j2, t]
+                    v3 += ft * G[j3, t]
+                x0 = np.float64(data[p])
+                x1 = np.float64(data[p + 1])
+                x2 = np.float64(data[p + 2])
+                x3 = np.float64(data[p + 3])
                 wn0, wd0, d0 = _entry(mode, x0, v0, beta, tiny, with_objective)
                 wn1, wd1, d1 = _entry(mode, x1, v1, beta, tiny, with_objective)
+                wn2, wd2, d2 = _entry(mode, x2, v2, beta, tiny, with_objective)
+                wn3, wd3, d3 = _entry(mode, x3, v3, beta, tiny, with_objective)
                 if with_objective:
                     e0 = x0 - v0
                     e1 = x1 - v1
-                    d += d0
-                    d += d1
-                    sq += e0 * e0
-                    sq += e1 * e1
-                    sv += v0
-                    sv += v1
-                    sv2 += v0 * v0
-                    sv2 += v1 * v1
+                    e2 = x2 - v2
+                    e3 = x3 - v3
+                    d += (d0 + d1) + (d2 + d3)
+                    sq += (e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)
+                    sv += (v0 + v1) + (v2 + v3)
+                    sv2 += (v0 * v0 + v1 * v1) + (v2 * v2 + v3 * v3)
                 if need_den:
                     for t in range(k):
                         g0 = np.float64(G[j0, t])
                         g1 = np.float64(G[j1, t])
-                        na[t] += wn0 * g0 + wn1 * g1
-                        da[t] += wd0 * g0 + wd1 * g1
+                        g2 = np.float64(G[j2, t])
+                        g3 = np.float64(G[j3, t])
+                        na[t] += (wn0 * g0 + wn1 * g1) + (wn2 * g2 + wn3 * g3)
+                        da[t] += (wd0 * g0 + wd1 * g1) + (wd2 * g2 + wd3 * g3)
                 else:
                     for t in range(k):
-                        na[t] += wn0 * G[j0, t] + wn1 * G[j1, t]
-                p += 2
-            if p < end:  # the last entry of a row with an odd count
+                        na[t] += (wn0 * G[j0, t] + wn1 * G[j1, t]) + (wn2 * G[j2, t] + wn3 * G[j3, t])
+                p += 4
+            while p < end:  # the last entries of the row, one at a time
                 j0 = indices[p]
                 x0 = np.float64(data[p])
                 v0 = 0.0
@@ -269,6 +281,7 @@ def nnz_beta(indptr, indices, data, F, G, beta, tiny, num, den, need_den, with_o
                 else:
                     for t in range(k):
                         na[t] += wn0 * G[j0, t]
+                p += 1
             for t in range(k):
                 num[i, t] = na[t]
             if need_den:
