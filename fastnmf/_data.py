@@ -316,10 +316,12 @@ class _CSR:
     """The arrays of one orientation of a sparse matrix, in the kernels' types."""
 
     def __init__(self, csr):
+        # Aligned too (a Dask chunk may be deserialised into a byte buffer): Numba
+        # would compile the kernels again for unaligned arrays.
         self.shape = csr.shape
-        self.indptr = csr.indptr.astype(np.int64, copy=False)
-        self.indices = csr.indices.astype(np.int32, copy=False)
-        self.data = csr.data
+        self.indptr = np.require(csr.indptr, np.int64, "A")
+        self.indices = np.require(csr.indices, np.int32, "A")
+        self.data = np.require(csr.data, requirements="A")
 
     @classmethod
     def both(cls, csr):

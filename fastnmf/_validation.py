@@ -87,7 +87,9 @@ def as_dense_2d(X, name="X"):
     """``X`` as a 2-D ndarray in its compute dtype, copied only when it must be.
 
     C- and Fortran-ordered arrays and memory maps are used in place when the dtype is
-    already float32/float64; other strided views are copied once to C order.
+    already float32/float64; other strided views are copied once to C order, and
+    unaligned arrays (as deserialised into a byte buffer, e.g. by Dask) once in their
+    order: BLAS cannot take them, so every product would copy them again.
     """
     if not hasattr(X, "shape") or not hasattr(X, "dtype"):
         if not isinstance(X, (list, tuple)):
@@ -109,6 +111,8 @@ def as_dense_2d(X, name="X"):
     dtype = compute_dtype(arr.dtype)
     if arr.dtype != dtype or not (arr.flags.c_contiguous or arr.flags.f_contiguous):
         arr = np.ascontiguousarray(arr, dtype=dtype)
+    elif not arr.flags.aligned:
+        arr = arr.copy(order="K")
     return arr
 
 
