@@ -5,11 +5,13 @@ import threading
 import numba
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from conftest import TOL, low_rank_matrix
 from naive import objective, projected_gradient_norm, rank5_example
 
 import fastnmf
 from fastnmf import nmf
+from fastnmf._data import load
 
 # (solver, loss) pairs whose objective must never increase
 MONOTONE = [
@@ -130,6 +132,40 @@ def test_memory_layouts_give_the_same_result(tmp_path, solver, loss):
     for layout in (np.asfortranarray(X), mm, big[::2, ::2], X.T.copy().T):
         res = nmf(layout, 3, solver=solver, loss=loss, max_iter=20, tol=0)
         np.testing.assert_allclose(res.W @ res.H, ref.W @ ref.H, rtol=1e-10, atol=1e-12)
+
+
+def unaligned(X):
+    """X's values in a buffer that starts one byte off alignment (as Dask may
+    deserialise a chunk), in X's memory order."""
+    order = "F" if X.flags.f_contiguous and not X.flags.c_contiguous else "C"
+    raw = np.frombuffer(bytearray(X.nbytes + 1), dtype=np.uint8)[1:]
+    out = np.ndarray(X.shape, dtype=X.dtype, buffer=raw, order=order)
+    out[...] = X
+    assert not out.flags.aligned
+    return out
+
+
+@pytest.mark.parametrize("layout", ["C", "F"])
+def test_unaligned_input_is_aligned_once(layout):
+    X = np.asarray(positive_data(3, 37, 29), order=layout)
+    data = load(unaligned(X))
+    assert data.Y.flags.aligned
+    np.testing.assert_array_equal(data.Y, X)
+    ref = nmf(X, 3, max_iter=20, tol=0)
+    res = nmf(unaligned(X), 3, max_iter=20, tol=0)
+    np.testing.assert_allclose(res.W @ res.H, ref.W @ ref.H, rtol=1e-10, atol=1e-12)
+
+
+def test_unaligned_sparse_arrays_are_aligned_once():
+    X = sp.random_array((40, 30), density=0.3, random_state=np.random.default_rng(4), format="csr")
+    bad = sp.csr_array((unaligned(X.data[None])[0], unaligned(X.indices[None])[0],
+                        unaligned(X.indptr.astype(np.int64)[None])[0]), shape=X.shape)
+    data = load(bad)
+    for arrays in (data._rows, data._cols):
+        assert all(a.flags.aligned for a in (arrays.data, arrays.indices, arrays.indptr))
+    ref = nmf(X, 3, solver="mu", loss="kl", max_iter=20, tol=0)
+    res = nmf(bad, 3, solver="mu", loss="kl", max_iter=20, tol=0)
+    np.testing.assert_allclose(res.W @ res.H, ref.W @ ref.H, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("solver,loss", SOLVER_LOSSES)
