@@ -20,6 +20,8 @@ Solvers never touch X directly. They see an object with
 
 ``DenseData``, ``SparseData`` and ``MaskedData`` implement it; ``load`` picks the class
 for the caller's input. Dask inputs are a further class with the same interface.
+``SharedProducts`` wraps any of them for runs that advance together in threads and
+share one pass over X per product.
 """
 
 import itertools

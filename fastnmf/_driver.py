@@ -136,10 +136,11 @@ def fit_together(data, inits, make_solver, stopping, *, meta):
 
     Each run is a thread of its own with one Numba thread, as many computing at once as
     the caller has Numba threads, and their products with X are gathered into one
-    product per pass over X (``SharedProducts``), which is what costs at small rank. A run stops by its own rules (no ``max_time``: the runs share the
-    clock), and its result is exactly that of the run alone up to the rounding of the
-    shared product. Only for solvers whose passes over X are ``matmul`` (the Frobenius
-    solvers), and only with a thread-safe Numba threading layer.
+    product per pass over X (``SharedProducts``), which is what costs at small rank.
+    A run stops by its own rules (no ``max_time``: the runs share the clock), and its
+    result is that of the run alone up to the rounding of the shared product. Only for
+    solvers whose passes over X are ``matmul`` (the Frobenius solvers), and only with a
+    thread-safe Numba threading layer.
     """
     inits = list(inits)
     shared = SharedProducts(data, len(inits), numba.get_num_threads())
