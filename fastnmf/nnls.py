@@ -221,7 +221,6 @@ def project(X_new, H, *, method="bpp", n_threads=None):
 # --------------------------------------------------------------------------- helpers
 
 
-
 def _project_dask(X_new, H, method, n_threads):
     """``project`` on each block of rows of a dask array (columns gathered per block)."""
     if X_new.ndim != 2 or X_new.shape[1] != H.shape[1]:
@@ -239,6 +238,7 @@ def _project_dask(X_new, H, method, n_threads):
 
 def _project_block(block, H, method, n_threads):
     return project(block, H, method=method, n_threads=n_threads)
+
 
 def _check_options(method, tol, max_iter, n_threads):
     """Validate the solver options; fill the defaults of coordinate descent."""

@@ -67,6 +67,15 @@ def test_hals_identical_for_any_thread_count(rng):
     assert np.array_equal(results[0], results[1])
 
 
+def oriented(X, W, H, transposed):
+    """``(data, F, G, Y)`` of the half-problem ``Y ≈ F Gᵀ``: for W (Y = X) or, when
+    ``transposed``, for Hᵀ (Y = Xᵀ, through the transposed view of the data)."""
+    data = dense_data(X)
+    if transposed:
+        return data.T, H.T.copy(), W, X.T
+    return data, W, H.T.copy(), X
+
+
 @pytest.mark.parametrize("beta", [0.0, 0.5, 1.0, 1.5, 3.0])
 @pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("transposed", [False, True])
@@ -74,11 +83,7 @@ def test_beta_products_match_dense_formula(rng, beta, order, transposed, monkeyp
     monkeypatch.setattr("fastnmf._data.BLOCK_ELEMENTS", 64)  # many blocks, ragged last
     X = np.asarray(rng.random((23, 17)) + 0.1, order=order)
     W, H = rng.random((23, 4)) + 0.1, rng.random((4, 17)) + 0.1
-    data = dense_data(X)
-    if transposed:
-        data, F, G, Y = data.T, H.T.copy(), W, X.T
-    else:
-        F, G, Y = W, H.T.copy(), X
+    data, F, G, Y = oriented(X, W, H, transposed)
     num, den, div, sq = data.beta_products(F, G, beta)
     WH = F @ G.T
     np.testing.assert_allclose(num, (Y * WH ** (beta - 2)) @ G, rtol=1e-12)
@@ -129,11 +134,7 @@ def test_kl_products_with_zeros_match_numpy(rng, order, transposed, monkeypatch)
     X[rng.random(X.shape) < 0.3] = 0
     X = np.asarray(X, order=order)
     W, H = rng.random((61, 5)) + 0.01, rng.random((5, 37)) + 0.01
-    data = dense_data(X)
-    if transposed:
-        data, F, G, Y = data.T, H.T.copy(), W, X.T
-    else:
-        F, G, Y = W, H.T.copy(), X
+    data, F, G, Y = oriented(X, W, H, transposed)
     num, den, div, sq = data.beta_products(F, G, 1.0)
     WH = F @ G.T
     pos = Y > 0

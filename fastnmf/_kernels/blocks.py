@@ -22,28 +22,25 @@ from numba.extending import intrinsic
 from .._config import JIT, PARALLEL_JIT, VECTOR_JIT
 
 
-@intrinsic
-def _float_bits(typingctx, x):
-    """The IEEE-754 bits of a float64 as an int64 (a bitcast, which LLVM vectorises)."""
-    if x != types.float64:
-        return None
+def _bitcast(source, target):
+    """An intrinsic that reads the bits of a ``source`` scalar as a ``target`` one (a
+    bitcast, which LLVM vectorises, unlike a round trip through memory)."""
 
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.int64))
+    @intrinsic
+    def cast(typingctx, x):
+        if x != source:
+            return None
 
-    return types.int64(types.float64), codegen
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], context.get_value_type(target))
+
+        return target(source), codegen
+
+    return cast
 
 
-@intrinsic
-def _bits_float(typingctx, u):
-    """The float64 whose IEEE-754 bits are the int64 ``u``."""
-    if u != types.int64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
-
-    return types.float64(types.int64), codegen
+_float_bits = _bitcast(types.float64, types.int64)  # the IEEE-754 bits of a float64
+_bits_float = _bitcast(types.int64, types.float64)  # the float64 with those bits
 
 
 # fdlibm's log (as in musl, < 1 ulp): ln 2 split in two, and the minimax coefficients of

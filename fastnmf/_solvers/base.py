@@ -92,8 +92,9 @@ class FrobeniusAlternating:
     G — ``GᵀG`` shared by all rows, or per row for masked data, handed out by the data
     layer in row blocks (``data.gram_blocks``). Subclasses supply the classmethod
     ``row_steps(data, k)``: ``{"W": step, "H": step}``, where ``step(F, YG, Q, l1, l2)``
-    updates the rows F in place (the settings may differ between the two factors). The objective after an iteration
-    comes from the products of the Hᵀ half-step (DESIGN.md §3):
+    updates the rows F in place (the settings may differ between the two factors).
+    The objective after an iteration comes from the products of the Hᵀ half-step
+    (DESIGN.md §3):
     ``‖X‖² − 2⟨Hᵀ, XᵀW⟩ + Σ_j h_jᵀ Q_j h_j`` (the last term is ``⟨WᵀW, HHᵀ⟩`` without a
     mask), accumulated in float64; near the cancellation floor it is replaced by the
     exact residual.
