@@ -29,7 +29,7 @@ from . import _validation as v
 from ._config import CANCELLATION_FLOOR
 from ._data import DenseData, SparseData
 from ._data import load as load_block
-from ._init import nndsvd_part, nndsvd_plan, part_norms
+from ._init import OVERSAMPLE, POWER_ITERATIONS, nndsvd_part, nndsvd_plan, orthonormalizer, part_norms, svd_of_range
 from ._solvers.anls import ALS, GDCLS, nnls_steps
 from ._solvers.base import Momentum, dot64, extrapolate, projected_gradient_sqnorm
 from ._solvers.hals import HALS
@@ -555,40 +555,23 @@ def _times_rows(blocks, cols, Y, T):
     return Y @ T, None
 
 
-def _randomized_svd(data, rank, rng, n_iter=4, oversample=10):
-    """Leading singular triplets of the distributed X (Halko et al. 2011, Algorithm 4.4:
-    a randomized range finder with power iterations, as scikit-learn's
-    ``randomized_svd``, built from the row-block products). U stays on the workers."""
+def _randomized_svd(data, rank, rng, n_iter=POWER_ITERATIONS, oversample=OVERSAMPLE):
+    """``_init.randomized_svd`` for the distributed X, built from the row-block products
+    (each fused with the Gram the orthonormalization needs). U stays on the workers."""
     m, n = data.shape
     width = min(rank + oversample, m, n)
     Z = rng.standard_normal((n, width)).astype(data.dtype)
     Y, gram = data.run(_products_rows, [None], (None, Z))
     for power in range(n_iter + 1):
-        T = _orthonormalizer(gram)
+        T = orthonormalizer(gram)
         Q, XtQ = data.run(_products_rows, [Y], (T, None))
         if power == n_iter:
             break
         Z = np.linalg.qr(XtQ)[0].astype(data.dtype)
         Y, gram = data.run(_products_rows, [None], (None, Z))
-    # X ≈ Q B with Bᵀ = XᵀQ = U_b S V_bᵀ, so X ≈ (Q V_b) S U_bᵀ. When X has fewer
-    # directions than the rank, the missing triplets are zero.
-    Ub, S, Vbt = np.linalg.svd(XtQ, full_matrices=False)
-    r = min(rank, len(S))
-    T, S_rank, V = np.zeros((Vbt.shape[1], rank)), np.zeros(rank), np.zeros((n, rank))
-    T[:, :r], S_rank[:r], V[:, :r] = Vbt[:r].T, S[:r], Ub[:, :r]
+    T, S, Vt = svd_of_range(XtQ, rank)
     U, _ = data.run(_times_rows, [Q], (T,))
-    return U, S_rank, V.T
-
-
-def _orthonormalizer(gram):
-    """T such that Y T has orthonormal columns spanning Y's well-conditioned range,
-    from the Gram ``YᵀY = V Λ Vᵀ`` (T = V Λ^-½ over the eigenvalues that are not noise)."""
-    values, vectors = np.linalg.eigh(gram)
-    keep = values > values.max(initial=0) * gram.shape[0] * np.finfo(np.float64).eps
-    if not keep.any():
-        keep[-1] = True
-        values = np.maximum(values, 1.0)
-    return vectors[:, keep] / np.sqrt(values[keep])
+    return U, S, Vt
 
 
 # -- the solvers: the in-memory schemes with W's rows on the workers -------------------
