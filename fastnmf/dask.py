@@ -29,7 +29,15 @@ from . import _validation as v
 from ._config import CANCELLATION_FLOOR
 from ._data import DenseData, SparseData
 from ._data import load as load_block
-from ._init import OVERSAMPLE, POWER_ITERATIONS, nndsvd_part, nndsvd_plan, orthonormalizer, part_norms, svd_of_range
+from ._init import (
+    OVERSAMPLE,
+    POWER_ITERATIONS,
+    nndsvd_part,
+    nndsvd_plan,
+    orthonormalizer,
+    part_norms,
+    svd_of_range,
+)
 from ._solvers.anls import ALS, GDCLS, nnls_steps
 from ._solvers.base import Momentum, dot64, extrapolate, projected_gradient_sqnorm
 from ._solvers.hals import HALS
