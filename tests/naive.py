@@ -32,6 +32,24 @@ def hals_sweep(F, YG, GtG):
     return F
 
 
+def frobenius_mu_rows(F, YG, Q, l1, l2, repeats, delta):
+    """Lee–Seung updates ``f ← f ∘ yg / (f Q_i + l1 + l2 f)`` of each row f of F, at most
+    ``repeats`` times, a row stopping once its squared change is ≤ ``delta`` times its
+    first; ``Q`` is (1, k, k) or one Gram per row (r, k, k). No floor."""
+    F = F.astype(np.float64).copy()
+    for i in range(F.shape[0]):
+        q = Q[0] if len(Q) == 1 else Q[i]
+        first = None
+        for _ in range(repeats):
+            new = F[i] * np.maximum(YG[i], 0) / (F[i] @ q + l1 + l2 * F[i])
+            change = np.sum((new - F[i]) ** 2)
+            F[i] = new
+            first = change if first is None else first
+            if change <= delta * first:
+                break
+    return F
+
+
 def beta_mu_step(X, W, H, beta):
     """One multiplicative update of W for D_β(X‖WH) (Févotte & Idier 2011, with γ(β))."""
     WH = W @ H

@@ -4,10 +4,11 @@ import numba
 import numpy as np
 import pytest
 from conftest import TOL
-from naive import beta_mu_step, hals_sweep
+from naive import beta_mu_step, frobenius_mu_rows, hals_sweep
 
 from fastnmf._data import DenseData
 from fastnmf._kernels.hals import hals_update
+from fastnmf._kernels.mu import mu_repeats
 from fastnmf._solvers.base import FrobeniusAlternating, Penalties
 from fastnmf._solvers.mu import exponent
 from fastnmf._validation import check_values
@@ -65,6 +66,51 @@ def test_hals_identical_for_any_thread_count(rng):
         results.append(F)
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     assert np.array_equal(results[0], results[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("per_row", [False, True])
+@pytest.mark.parametrize("repeats, delta", [(1, 0.0), (7, 0.0), (50, 1e-2)])
+def test_mu_repeats_match_row_by_row_updates(rng, dtype, per_row, repeats, delta):
+    """Repeated Lee–Seung updates with the row-wise stopping rule, against NumPy, with
+    penalties, a shared or per-row Gram, and a row whose products are zero."""
+    m, n, k = 150, 40, 5
+    X = rng.random((m, n))
+    F = rng.random((m, k)) + 0.1
+    G = rng.random((n, k))
+    if per_row:  # masked data: row i's Gram over the columns it observes
+        mask = rng.random((m, n)) > 0.3
+        Q = np.einsum("ij,jk,jl->ikl", mask.astype(float), G, G)
+        YG = (X * mask) @ G
+    else:
+        Q, YG = (G.T @ G)[None], X @ G
+    YG[3] = 0  # every entry of row 3 goes to 0, then up to the floor
+    l1, l2 = 0.05, 0.1
+    expected = frobenius_mu_rows(F, YG, Q, l1, l2, repeats, delta)
+    got = F.astype(dtype)
+    floor_ratio = 1e-12
+    done = mu_repeats(got, YG.astype(dtype), Q.astype(dtype), l1, l2, repeats, delta, floor_ratio)
+    assert got.dtype == dtype
+    floor = floor_ratio * expected.max()
+    rtol = 1e-12 if dtype == np.float64 else 1e-4 * repeats
+    np.testing.assert_allclose(got, np.maximum(expected, floor), rtol=rtol, atol=floor)
+    assert got[3].max() == pytest.approx(floor, rel=1e-5)
+    assert 1 <= done <= repeats and (delta > 0 or done == repeats)
+
+
+def test_mu_repeats_decrease_each_row_objective(rng):
+    X, F, G = rng.random((60, 30)), rng.random((60, 4)), rng.random((30, 4))
+    YG, Q = X @ G, (G.T @ G)[None]
+
+    def per_row(F):
+        return np.sum((X - F @ G.T) ** 2, axis=1)
+
+    previous = per_row(F)
+    for _ in range(5):
+        mu_repeats(F, YG, Q, 0.0, 0.0, 3, 0.0, 0.0)
+        now = per_row(F)
+        assert np.all(now <= previous * (1 + 1e-12))
+        previous = now
 
 
 def oriented(X, W, H, transposed):

@@ -1,15 +1,19 @@
 """Multiplicative updates for the β-divergence family (Lee & Seung 2001; Févotte & Idier 2011).
 
 ``F ← F ∘ (numerator / denominator)^γ(β)``: for the Frobenius loss the ratio comes from
-the same products as every alternating solver (``YG / (F GᵀG)``); for other β the data
-layer forms it block by block (``_data.DenseData.beta_products``).
+the same products as every alternating solver (``YG / (F GᵀG)``), so the update is
+repeated on them (Gillis & Glineur 2012); for other β the data layer forms it block by
+block (``_data.DenseData.beta_products``), and each update needs a pass over X.
 """
+
+from functools import partial
 
 import numpy as np
 
 from .._config import eps
 from .._kernels.blocks import multiplicative_update
-from .base import FrobeniusAlternating, gram_times, projected_gradient_sqnorm
+from .._kernels.mu import mu_repeats
+from .base import DELTA_SQUARED, FrobeniusAlternating, inner_repeats, projected_gradient_sqnorm
 
 
 def exponent(beta):
@@ -33,17 +37,19 @@ def multiplicative_step(F, numerator, denominator, l1, l2, gamma):
 
 
 class FrobeniusMU(FrobeniusAlternating):
-    """Lee–Seung multiplicative updates for ½‖X − WH‖²: ``F ← F ∘ YG / (F GᵀG)``."""
+    """Accelerated Lee–Seung multiplicative updates for ½‖X − WH‖²:
+    ``F ← F ∘ YG / (F GᵀG)`` repeated on the same products (Gillis & Glineur 2012)."""
 
     @classmethod
     def row_steps(cls, data, k):
-        return {"W": frobenius_mu_step, "H": frobenius_mu_step}
+        """Multiplicative updates of each factor, as many as its products pay for."""
+        budget = inner_repeats(data, k)
+        return {side: partial(frobenius_mu_step, repeats=budget[side]) for side in ("W", "H")}
 
 
-def frobenius_mu_step(F, YG, Q, l1, l2):
-    """One Lee–Seung update of the rows F, in place."""
-    YG = np.maximum(YG, 0)  # YG ≥ 0 already for X, G ≥ 0; guards round-off
-    multiplicative_step(F, YG, gram_times(F, Q), l1, l2, 1.0)
+def frobenius_mu_step(F, YG, Q, l1, l2, repeats=1):
+    """Up to ``repeats`` Lee–Seung updates of the rows F, in place (``mu_repeats``)."""
+    mu_repeats(F, YG, Q, float(l1), float(l2), repeats, DELTA_SQUARED, float(eps(F.dtype)))
 
 
 class BetaMU:
