@@ -39,7 +39,7 @@ from ._init import (
     svd_of_range,
 )
 from ._solvers.anls import ALS, GDCLS, nnls_steps
-from ._solvers.base import Momentum, dot64, extrapolate, projected_gradient_sqnorm
+from ._solvers.base import Momentum, dot64, extrapolate, keeping_dropped, projected_gradient_sqnorm
 from ._solvers.hals import HALS
 from ._solvers.mu import FrobeniusMU, exponent, multiplicative_step
 from ._threading import thread_limits
@@ -465,7 +465,8 @@ def _frobenius_rows(blocks, cols, W, W_prev, Ht, HtH, step, l1, l2, beta):
     inner = 0.0
     if step is not None:
         XHt = _matmul(blocks, cols, Ht)
-        step(F, XHt, HtH[None], l1, l2)
+        with keeping_dropped(F, HtH[None]):
+            step(F, XHt, HtH[None], l1, l2)
         inner = dot64(F, XHt)
     return F, (F.T @ F, inner, _transposed_matmul(blocks, cols, F), F.sum(dtype=np.float64))
 
@@ -641,7 +642,8 @@ class Alternating:
         if bound is not None and self._objective(W, Ht, WtW, inner, sum_W, HtH)[0] > bound:
             return None
         Ht = Ht.copy()
-        self._steps["H"](Ht, XtW, WtW[None], p.l1_H, p.l2_H)
+        with keeping_dropped(Ht, WtW[None]):
+            self._steps["H"](Ht, XtW, WtW[None], p.l1_H, p.l2_H)
         return self._objective(W, Ht, WtW, dot64(Ht, XtW), sum_W), W, Ht
 
     def _objective(self, W, Ht, WtW, inner, sum_W, HtH=None):

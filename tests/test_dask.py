@@ -62,6 +62,18 @@ def test_same_iterates_as_in_memory(client, solver, loss, kind):
     assert got.kkt_residual == pytest.approx(expected.kkt_residual, rel=RUN_TOL)
 
 
+def test_a_dropped_component_comes_back(client):
+    """As in memory (test_nmf.py): the W half-step on the workers keeps the column of a
+    component that H has dropped, so the run restores it."""
+    X, Xd = _data("rows")
+    W0, H0 = _init(*X.shape, 4)
+    H0[0] = 0
+    options = dict(solver="hals", init=(W0, H0), max_iter=8, tol=0)
+    expected, got = fastnmf.nmf(X, 4, **options), fastnmf.nmf(Xd, 4, **options)
+    assert expected.H[0].sum() > 0
+    np.testing.assert_allclose(got.H, expected.H, rtol=RUN_TOL, atol=1e-10)
+
+
 @pytest.mark.parametrize("solver", ["anls_as", "als", "gdcls"])
 def test_other_frobenius_solvers(client, solver):
     X, Xd = _data("rows")

@@ -201,6 +201,20 @@ def test_degenerate_inputs_give_finite_results(solver, loss, X, rank, init):
         assert res.relative_error == 0.0
 
 
+@pytest.mark.parametrize("solver", ["hals", "anls_bpp", "anls_as", "als"])
+def test_a_dropped_component_comes_back(solver):
+    """A component absent from one factor (here H's first row) does not enter the other
+    factor's half-problem: it keeps its values there, so the next half-step restores it
+    instead of leaving both at zero, a stationary point for the rest of the run."""
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 3)) @ rng.random((3, 40))
+    W0, H0 = rng.random((60, 3)), rng.random((3, 40))
+    H0[0] = 0
+    res = nmf(X, 3, solver=solver, init=(W0, H0), tol=0, max_iter=300)
+    assert res.relative_error < 1e-5  # X is exactly of rank 3; rank 2 leaves 8 %
+    assert np.all(res.W.sum(axis=0) > 0) and np.all(res.H.sum(axis=1) > 0)
+
+
 # --- stopping rules and history -------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ picklable function ``step(F, YG, Q, l1, l2)`` per factor that updates the rows F
 place. The Dask path (``fastnmf.dask``) runs the same functions on row blocks.
 """
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,6 +97,25 @@ def projected_gradient_sqnorm(F, grad):
     return _sqnorm(projected)
 
 
+@contextmanager
+def keeping_dropped(F, Q):
+    """Around a half-step on the rows F: the components the other factor has dropped
+    (a zero column of G, so a zero diagonal entry of the Gram ``Q``) keep their values.
+
+    Such a component does not enter the half-problem, so any value solves it, and the
+    half-step kernels set it to 0. But zeros on both sides are a stationary point that
+    no later half-step leaves: the component would be lost for the rest of the run,
+    which happens when an init far off in scale zeroes a column in the first half-step.
+    Keeping F's values lets the other factor's next half-step bring the component back
+    (as scikit-learn's coordinate descent does, which skips such coordinates).
+    """
+    dropped = np.diagonal(Q, axis1=1, axis2=2) <= 0
+    kept = F.copy() if dropped.any() else None
+    yield
+    if kept is not None:
+        np.copyto(F, kept, where=dropped)
+
+
 def fold_penalties(YG, Q, l1, l2):
     """Products of the penalised half-problem: L1 comes off ``YG``, L2 onto the diagonal.
 
@@ -164,7 +184,8 @@ class FrobeniusAlternating:
         for rows, Q in data.gram_blocks(G, GtG):
             F_rows, YG_rows = F[rows], YG[rows]
             if update:
-                self.half_step(F_rows, YG_rows, Q, l1, l2, side, rows)
+                with keeping_dropped(F_rows, Q):
+                    self.half_step(F_rows, YG_rows, Q, l1, l2, side, rows)
             if Q.shape[0] > 1:
                 quad = (quad or 0.0) + dot64(gram_times(F_rows, Q), F_rows)
         return quad
