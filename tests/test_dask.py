@@ -135,6 +135,32 @@ def test_in_process_without_a_client(monkeypatch):
     np.testing.assert_allclose(got.W.compute(), expected.W, rtol=RUN_TOL, atol=1e-12)
 
 
+def _unaligned(a):
+    """A copy of ``a`` one byte into a buffer, as Dask may deserialise it."""
+    buffer = np.empty(a.nbytes + 1, np.uint8)
+    out = np.frombuffer(buffer[1:].data, dtype=a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+def test_tasks_see_aligned_arrays():
+    """Row-block tasks get aligned copies of unaligned arguments (the products and the
+    kernels are slow on unaligned arrays); the values are unchanged."""
+    Ht, W = np.arange(12.0).reshape(6, 2), np.ones((3, 2))
+    seen = []
+
+    def fn(blocks, cols, W_i, Ht, pair):
+        seen.append((W_i, Ht, *pair))
+        return None, None
+
+    fdask._run_row([], [(_unaligned(W), None)], fn, [], (_unaligned(Ht), (_unaligned(Ht), 3)))
+    (W_i, got, nested, three), = seen
+    assert not _unaligned(Ht).flags.aligned
+    assert W_i.flags.aligned and got.flags.aligned and nested.flags.aligned and three == 3
+    np.testing.assert_array_equal(got, Ht)
+    np.testing.assert_array_equal(W_i, W)
+
+
 def test_bad_input_names_the_chunk(client):
     X, _ = _data("rows")
     X[130, 7] = -1.0
