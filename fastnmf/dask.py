@@ -15,6 +15,9 @@ then the client adds the workers' partials and updates Hᵀ with the same half-s
 half-steps are the in-memory solvers' ``row_steps`` and the products the in-memory data
 layer's methods, so no algorithm exists twice. Data moved per iteration: Hᵀ to each
 worker and one n×k partial back, 2·P·n·k numbers for P workers, whatever m and nnz.
+Multiplicative updates for other β also take one task per row block and iteration
+(``BetaMU``): the divergence at the current factors, the update of W_i and W_i's share
+of Hᵀ's numerator and denominator.
 
 Without a ``distributed.Client`` the same tasks run in this process (X's chunks are
 computed by Dask's local scheduler when loaded).

@@ -20,4 +20,3 @@ def hals_step(F, YG, Q, l1, l2, sweeps):
     """Up to ``sweeps`` HALS sweeps over the rows F, in place (see ``hals_update``)."""
     YG, Q = fold_penalties(YG, Q, l1, l2)
     hals_update(F, YG, Q, sweeps, DELTA_SQUARED)
-
