@@ -195,6 +195,18 @@ def inner64(a, b):
     return s
 
 
+@njit(inline="always", **JIT)
+def raise_to_floor(F, row_max, floor_ratio):
+    """Raise every entry of F to ``floor_ratio`` times its largest (``row_max`` holds
+    each row's largest): a multiplicative update never grows an entry at exactly 0."""
+    r, k = F.shape
+    floor = floor_ratio * row_max.max() if r > 0 else 0.0
+    for i in prange(r):
+        for t in range(k):
+            if F[i, t] < floor:
+                F[i, t] = floor
+
+
 @njit(**PARALLEL_JIT)
 def multiplicative_update(F, num, den, l1, l2, gamma, floor_ratio):
     """``F ← max(F ∘ (num / (den + l1 + l2·F))^γ, floor_ratio · max(F_new))`` in place.
@@ -219,8 +231,4 @@ def multiplicative_update(F, num, den, l1, l2, gamma, floor_ratio):
             F[i, t] = value
             m = max(m, value)
         row_max[i] = m
-    floor = floor_ratio * row_max.max() if r > 0 else 0.0
-    for i in prange(r):
-        for t in range(k):
-            if F[i, t] < floor:
-                F[i, t] = floor
+    raise_to_floor(F, row_max, floor_ratio)

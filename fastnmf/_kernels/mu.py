@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import PARALLEL_JIT
+from .blocks import raise_to_floor
 
 ROW_BLOCK = 64  # rows per parallel task
 
@@ -59,9 +60,5 @@ def mu_repeats(F, YG, Q, l1, l2, max_repeats, delta, floor_ratio):
             for t in range(k):
                 m = max(m, np.float64(F[i, t]))
             row_max[i] = m
-    floor = floor_ratio * row_max.max() if r > 0 else 0.0
-    for i in prange(r):
-        for t in range(k):
-            if F[i, t] < floor:
-                F[i, t] = floor
+    raise_to_floor(F, row_max, floor_ratio)
     return repeats.max()
