@@ -68,16 +68,16 @@ def randomized_svd(data, rank, rng, n_iter=POWER_ITERATIONS, oversample=OVERSAMP
     width = min(rank + oversample, m, n)
     Z = rng.standard_normal((n, width)).astype(data.dtype)
     for power in range(n_iter + 1):
-        Q = _orthonormal(data.matmul(Z), data.dtype)
+        Q = orthonormal(data.matmul(Z), data.dtype)
         XtQ = data.T.matmul(Q)
         if power == n_iter:
             break
-        Z = _orthonormal(XtQ, data.dtype)
+        Z = orthonormal(XtQ, data.dtype)
     T, S, Vt = svd_of_range(XtQ, rank)
     return Q @ T.astype(data.dtype), S, Vt
 
 
-def _orthonormal(Y, dtype):
+def orthonormal(Y, dtype):
     """An orthonormal basis of Y's well-conditioned range (Cholesky-QR by ``orthonormalizer``,
     in float64: the Gram squares Y's condition number)."""
     Y = Y.astype(np.float64, copy=False)

@@ -37,6 +37,7 @@ from ._init import (
     POWER_ITERATIONS,
     nndsvd_part,
     nndsvd_plan,
+    orthonormal,
     orthonormalizer,
     part_norms,
     svd_of_range,
@@ -575,7 +576,8 @@ def _products_rows(blocks, cols, Y, T, Z):
         Q = Y @ T
         return Q, _transposed_matmul(blocks, cols, Q.astype(blocks[0].dtype, copy=False))
     Y = _matmul(blocks, cols, Z)
-    return Y, Y.T @ Y
+    Y64 = Y.astype(np.float64, copy=False)  # as _init.orthonormal: the Gram squares cond(Y)
+    return Y, Y64.T @ Y64
 
 
 def _times_rows(blocks, cols, Y, T):
@@ -594,7 +596,7 @@ def _randomized_svd(data, rank, rng, n_iter=POWER_ITERATIONS, oversample=OVERSAM
         Q, XtQ = data.run(_products_rows, [Y], (T, None))
         if power == n_iter:
             break
-        Z = np.linalg.qr(XtQ)[0].astype(data.dtype)
+        Z = orthonormal(XtQ, data.dtype)
         Y, gram = data.run(_products_rows, [None], (None, Z))
     T, S, Vt = svd_of_range(XtQ, rank)
     U, _ = data.run(_times_rows, [Q], (T,))

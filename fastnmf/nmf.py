@@ -232,16 +232,13 @@ def _fit_loaded(data, rank, options, rng, init=None):
             "undefined at zeros; add a small positive constant to X or use loss='kl'."
         )
     first = _custom_init(init, data, rank) if custom_init else None
-    penalties, beta = options.penalties, options.beta
     if getattr(data, "distributed", False):  # fastnmf.dask: W's rows stay on the workers
-        make_solver, start = data.make_solver(options.solver, penalties, beta), data.initialize
+        make_solver = data.make_solver(options.solver, options.penalties, options.beta)
+        start = data.initialize
         if custom_init:
             first = data.scatter_rows(first[0]), first[1]
     else:
-        factory = REGISTRY[options.solver][0]
-
-        def make_solver(d, W, Ht):
-            return factory(d, W, Ht, penalties, beta)
+        make_solver = _solver_factory(options)
 
         def start(rank, init, rng):
             return initialize(data, rank, init, rng)
@@ -282,17 +279,24 @@ def _fit_each(data, rank, options, rng, n_runs):
             yield _fit_loaded(data, rank, options, rng)
         return
     rank = v.check_rank(rank, data.shape, svd_init=options.init in SVD_INITS)
-    factory = REGISTRY[options.solver][0]
-
-    def make_solver(d, W, Ht):
-        return factory(d, W, Ht, options.penalties, options.beta)
-
+    make_solver = _solver_factory(options)
     meta = dict(solver=options.solver, loss=options.loss, rank=rank)
     for first in range(0, n_runs, group):
         inits = [initialize(data, rank, options.init, rng) for _ in range(min(group, n_runs - first))]
         with blas_limits(data.blas_threads):
             results = fit_together(data, inits, make_solver, options.stopping, meta=meta)
         yield from results
+
+
+def _solver_factory(options):
+    """``make_solver(data, W, Ht)`` for in-memory data: the solver ``options`` name,
+    with their penalties and β."""
+    factory = REGISTRY[options.solver][0]
+
+    def make_solver(data, W, Ht):
+        return factory(data, W, Ht, options.penalties, options.beta)
+
+    return make_solver
 
 
 def _check_loss(loss, solver):
