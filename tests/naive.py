@@ -32,6 +32,28 @@ def hals_sweep(F, YG, GtG):
     return F
 
 
+def hals_sweeps_rows(F, YG, Q, sweeps, delta):
+    """HALS sweeps of each row f of F against its Gram (``Q`` (1, k, k) shared or one per
+    row), at most ``sweeps``, a row stopping once its squared change is ≤ ``delta``
+    times its first (dead components, zeroed, do not count as change). Returns the rows
+    and the number of sweeps each made."""
+    F = F.astype(np.float64).copy()
+    made = np.zeros(F.shape[0], dtype=int)
+    for i in range(F.shape[0]):
+        q = Q[0] if len(Q) == 1 else Q[i]
+        alive = np.diagonal(q) > 0
+        first = None
+        for _ in range(sweeps):
+            new = hals_sweep(F[i:i + 1], YG[i:i + 1], q)[0]
+            change = np.sum((new - F[i])[alive] ** 2)
+            F[i] = new
+            made[i] += 1
+            first = change if first is None else first
+            if change <= delta * first:
+                break
+    return F, made
+
+
 def frobenius_mu_rows(F, YG, Q, l1, l2, repeats, delta):
     """Lee–Seung updates ``f ← f ∘ yg / (f Q_i + l1 + l2 f)`` of each row f of F, at most
     ``repeats`` times, a row stopping once its squared change is ≤ ``delta`` times its

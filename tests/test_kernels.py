@@ -4,7 +4,7 @@ import numba
 import numpy as np
 import pytest
 from conftest import TOL
-from naive import beta_mu_step, frobenius_mu_rows, hals_sweep
+from naive import beta_mu_step, frobenius_mu_rows, hals_sweep, hals_sweeps_rows
 
 from fastnmf._data import DenseData
 from fastnmf._kernels.hals import hals_update
@@ -32,6 +32,36 @@ def test_hals_sweep_matches_column_form(rng, dtype):
     assert got.dtype == dtype
     np.testing.assert_allclose(got, expected, rtol=TOL[np.dtype(dtype)]["kernel"] * 10, atol=1e-6)
     assert np.all(got[:, 2] == 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("per_row", [False, True])
+@pytest.mark.parametrize("sweeps, delta", [(1, 0.0), (6, 0.0), (40, 1e-2)])
+def test_hals_sweeps_match_row_by_row(rng, dtype, per_row, sweeps, delta):
+    """Repeated sweeps with the row-wise stopping rule against NumPy, over several row
+    blocks (the last one partial), with a dead component, a shared or per-row Gram."""
+    m, n, k = 150, 40, 6
+    X = rng.random((m, n))
+    F = rng.random((m, k))
+    G = rng.random((n, k))
+    G[:, 4] = 0  # a dead component: F[:, 4] must become 0
+    if per_row:
+        mask = rng.random((m, n)) > 0.3
+        Q = np.einsum("ij,jk,jl->ikl", mask.astype(float), G, G)
+        YG = (X * mask) @ G
+    else:
+        Q, YG = (G.T @ G)[None], X @ G
+    YG[5] = -1  # a row driven to 0
+    expected, made_each = hals_sweeps_rows(F, YG, Q, sweeps, delta)
+    got = F.astype(dtype)
+    made = hals_update(got, YG.astype(dtype), Q.astype(dtype), sweeps, delta)
+    assert got.dtype == dtype
+    tol = 1e-10 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
+    assert np.all(got[:, 4] == 0) and np.all(got[5] == 0)
+    assert made == made_each.max()
+    if delta:
+        assert made_each.min() < sweeps  # the rule stopped some rows early
 
 
 def test_hals_repeated_sweeps_decrease_objective(rng):

@@ -42,7 +42,7 @@ ALPHA = 1.0
 DELTA_SQUARED = 1e-2
 MAX_REPEATS = 100
 _PRODUCT_OVERHEAD_S = 200e-6  # Python cost of one half-step besides the repetitions
-_REPEAT_FLOPS = 1.2e10  # measured: hals_update at 10000 x 30, float64
+_REPEAT_FLOPS = 2e10  # measured: hals_update and mu_repeats at 10000 x 30, float64 (20-22 GF/s)
 _PER_ROW_GRAM_COST = 2.4  # measured: a sweep reading one Gram per row (masks) vs a shared one
 
 
