@@ -18,7 +18,8 @@ Solvers never touch X directly. They see an object with
 - ``beta_products(F, G, beta)``: the numerator and denominator of the β-divergence
   multiplicative update of F, with the divergence and squared residual of ``F Gᵀ``.
 
-``DenseData``, ``SparseData`` and ``MaskedData`` implement it; ``load`` picks the class
+``DenseData``, ``SparseData`` and ``MaskedData`` implement it (and ``LowRankData``, a
+sketch of a dense X for the warm start); ``load`` picks the class
 for the caller's input. Dask inputs are a further class with the same interface.
 ``SharedProducts`` wraps any of them for runs that advance together in threads and
 share one pass over X per product.
@@ -34,7 +35,7 @@ import numpy as np
 
 from . import _validation as v
 from ._config import ACCUMULATORS, BLOCK_ELEMENTS, DENSE_PRODUCT_FLOPS, GRAM_FLOPS, SPARSE_PRODUCT_FLOPS
-from ._kernels.blocks import beta_weights, residual_sqnorm
+from ._kernels.blocks import beta_weights, inner64, residual_sqnorm
 from ._kernels.sparse import nnz_beta, row_grams, spmm
 from ._threading import blas_limits
 
@@ -444,6 +445,63 @@ class SparseData(_BlockPasses):
             divergence += F.sum(axis=0, dtype=np.float64) @ G_sum - sum_v
             squared += _gram_inner(F, G) - sum_v2
         return num, den, divergence, squared
+
+
+class LowRankData:
+    """The rank-w matrix ``X̂ = Q Pᵀ`` (Q: m × w with orthonormal columns, P = XᵀQ: n × w),
+    a sketch of a dense X that the warm start (``_solvers.warm``) iterates on.
+
+    Its products cost O((m + n)·w·k) instead of O(m·n·k), and ``‖X‖² = ‖X̂‖² + ‖X − X̂‖²``
+    (Q orthonormal), so an objective on X̂ plus ``gap_sqnorm`` estimates the one on X
+    from below, exactly when W H lies in Q's range.
+    """
+
+    blas_threads = None
+    per_row_grams = False
+
+    def __init__(self, Q, P, total_sqnorm, transposed=False):
+        self._Q, self._P, self._transposed = Q, P, transposed
+        self.sqnorm = float(inner64(P.ravel(), P.ravel()))
+        self.gap_sqnorm = max(total_sqnorm - self.sqnorm, 0.0)
+        self._total_sqnorm = total_sqnorm
+
+    @property
+    def shape(self):
+        m, n = self._Q.shape[0], self._P.shape[0]
+        return (n, m) if self._transposed else (m, n)
+
+    @property
+    def dtype(self):
+        return self._Q.dtype
+
+    @property
+    def T(self):
+        return LowRankData(self._Q, self._P, self._total_sqnorm, not self._transposed)
+
+    def _factors(self):
+        """(A, B) with Y = A Bᵀ for this orientation."""
+        return (self._P, self._Q) if self._transposed else (self._Q, self._P)
+
+    def matmul(self, G):
+        A, B = self._factors()
+        return A @ (B.T @ G)
+
+    def product_seconds(self, k):
+        return 2.0 * (self._Q.size + self._P.size) * k / DENSE_PRODUCT_FLOPS
+
+    def gram_blocks(self, G, GtG):
+        yield slice(None), GtG[None]
+
+    def residual_sqnorm(self, F, G):
+        """Exact ``‖Y − F Gᵀ‖²`` in float64, a block of rows at a time."""
+        A, B = self._factors()
+        step = max(1, BLOCK_ELEMENTS // B.shape[0])
+        total = 0.0
+        for start in range(0, A.shape[0], step):
+            rows = slice(start, start + step)
+            R = A[rows].astype(np.float64) @ B.T - F[rows].astype(np.float64) @ G.T
+            total += float(np.einsum("ij,ij->", R, R))
+        return total
 
 
 def _gram_inner(F, G):

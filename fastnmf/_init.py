@@ -1,5 +1,7 @@
 """Initial factors: NNDSVD and its variants (Boutsidis & Gallopoulos 2008), random, custom."""
 
+import weakref
+
 import numpy as np
 import scipy.linalg
 
@@ -56,25 +58,45 @@ def _truncated_svd(data, rank, rng):
     return randomized_svd(data, rank, rng)
 
 
-def randomized_svd(data, rank, rng, n_iter=POWER_ITERATIONS, oversample=OVERSAMPLE):
+def randomized_svd(data, rank, rng, oversample=OVERSAMPLE):
     """Leading singular triplets from the data layer's products (Halko, Martinsson &
-    Tropp 2011, Algorithm 4.4: a randomized range finder with ``n_iter`` power
-    iterations), so that sparse and masked X use the parallel product kernels.
+    Tropp 2011, Algorithm 5.1 on the ``range_sketch`` of width rank + ``oversample``),
+    so that sparse and masked X use the parallel product kernels.
 
     Returns ``(U, S, Vt)`` with ``rank`` triplets; when X has fewer directions than
     ``rank``, the missing ones are zero.
     """
-    m, n = data.shape
-    width = min(rank + oversample, m, n)
-    Z = rng.standard_normal((n, width)).astype(data.dtype)
+    Q, XtQ = range_sketch(data, sketch_width(data, rank, oversample), rng)
+    T, S, Vt = svd_of_range(XtQ, rank)
+    return Q @ T.astype(data.dtype), S, Vt
+
+
+def sketch_width(data, rank, oversample=OVERSAMPLE):
+    """Columns of the range sketch for ``rank`` directions."""
+    return min(rank + oversample, *data.shape)
+
+
+# The last range sketch of each data object: an SVD init computes it, and the warm start
+# on the sketch (``_solvers.warm``) reuses it instead of computing it again.
+_sketches = weakref.WeakKeyDictionary()
+
+
+def range_sketch(data, width, rng, n_iter=POWER_ITERATIONS):
+    """``(Q, XᵀQ)``: Q (m, width) has orthonormal columns spanning X's dominant range
+    (Halko, Martinsson & Tropp 2011, Algorithm 4.4: a randomized range finder with
+    ``n_iter`` power iterations). Computed once per data object and width."""
+    cached = _sketches.get(data)
+    if cached is not None and cached[0].shape[1] == width:
+        return cached
+    Z = rng.standard_normal((data.shape[1], width)).astype(data.dtype)
     for power in range(n_iter + 1):
         Q = orthonormal(data.matmul(Z), data.dtype)
         XtQ = data.T.matmul(Q)
         if power == n_iter:
             break
         Z = orthonormal(XtQ, data.dtype)
-    T, S, Vt = svd_of_range(XtQ, rank)
-    return Q @ T.astype(data.dtype), S, Vt
+    sketch = _sketches[data] = Q, XtQ
+    return sketch
 
 
 def orthonormal(Y, dtype):

@@ -10,8 +10,9 @@ from ._data import load
 from ._config import THREADSAFE_LAYER
 from ._driver import Stopping, fit, fit_together
 from ._init import INITS, SVD_INITS, initialize
-from ._solvers import REGISTRY, SOLVERS
+from ._solvers import REGISTRY, SKETCH_WARM_START, SOLVERS
 from ._solvers.base import Penalties
+from ._solvers.warm import SketchWarmStart, sketch_of
 from ._threading import blas_limits, thread_limits
 
 LOSSES = ("frobenius", "kl", "itakura-saito")
@@ -238,7 +239,8 @@ def _fit_loaded(data, rank, options, rng, init=None):
         if custom_init:
             first = data.scatter_rows(first[0]), first[1]
     else:
-        make_solver = _solver_factory(options)
+        # a named init starts far from a solution: warm-start on a sketch where it pays
+        make_solver = _solver_factory(options, sketch_rng=None if custom_init else rng)
 
         def start(rank, init, rng):
             return initialize(data, rank, init, rng)
@@ -288,15 +290,26 @@ def _fit_each(data, rank, options, rng, n_runs):
         yield from results
 
 
-def _solver_factory(options):
+def _solver_factory(options, sketch_rng=None):
     """``make_solver(data, W, Ht)`` for in-memory data: the solver ``options`` name,
-    with their penalties and β."""
+    with their penalties and β. With a ``sketch_rng``, solvers that can start on a
+    sketch of a large dense X do (``_solvers.warm``; the rng draws the sketch if no SVD
+    init has)."""
     factory = REGISTRY[options.solver][0]
 
     def make_solver(data, W, Ht):
         return factory(data, W, Ht, options.penalties, options.beta)
 
-    return make_solver
+    if sketch_rng is None or options.solver not in SKETCH_WARM_START or options.beta != 2.0:
+        return make_solver
+
+    def make_warm_solver(data, W, Ht):
+        sketch = sketch_of(data, W.shape[1], sketch_rng)
+        if sketch is None:
+            return make_solver(data, W, Ht)
+        return SketchWarmStart(make_solver, data, sketch, W, Ht)
+
+    return make_warm_solver
 
 
 def _check_loss(loss, solver):

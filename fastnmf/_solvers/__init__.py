@@ -46,3 +46,8 @@ REGISTRY = {
     "gdcls": (_gdcls, False),
 }
 SOLVERS = tuple(REGISTRY)
+
+# Solvers that start on a sketch of a large dense X (``warm``): those whose half-steps
+# solve or descend on the half-problem whatever the sign of the data, as the sketch's
+# may be negative (a multiplicative update needs non-negative products).
+SKETCH_WARM_START = ("hals", "anls_bpp", "anls_as")
