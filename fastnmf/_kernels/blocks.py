@@ -196,6 +196,27 @@ def inner64(a, b):
 
 
 @njit(inline="always", **JIT)
+def stop_rows(change, first, live, rows, repeat, delta, counts, lo):
+    """The row-wise stopping rule of repeated updates on a block of rows ``lo:lo+rows``
+    (Gillis & Glineur 2012, with their δ per row): after repetition ``repeat`` (0-based),
+    record it in ``counts`` for the live rows, and stop (``live[j] = 0``) those whose
+    squared change is at most ``delta`` times that of their first. Returns how many rows
+    go on."""
+    active = 0
+    for j in range(rows):
+        if live[j] == 0:
+            continue
+        counts[lo + j] = repeat + 1
+        if repeat == 0:
+            first[j] = change[j]
+        if change[j] <= delta * first[j]:
+            live[j] = 0
+        else:
+            active += 1
+    return active
+
+
+@njit(inline="always", **JIT)
 def raise_to_floor(F, row_max, floor_ratio):
     """Raise every entry of F to ``floor_ratio`` times its largest (``row_max`` holds
     each row's largest): a multiplicative update never grows an entry at exactly 0."""

@@ -13,12 +13,11 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import JIT, PARALLEL_JIT
-from .blocks import raise_to_floor
+from .blocks import raise_to_floor, stop_rows
 
 ROW_BLOCK = 64  # rows per parallel task
 
 
-@njit(**PARALLEL_JIT)
 def mu_repeats(F, YG, Q, l1, l2, max_repeats, delta, floor_ratio):
     """Repeat ``F ← F ∘ max(YG, 0) / (F Q + l1 + l2·F)`` on the rows of F, in place.
 
@@ -28,25 +27,51 @@ def mu_repeats(F, YG, Q, l1, l2, max_repeats, delta, floor_ratio):
     positive the entry becomes 0; then every entry is raised to ``floor_ratio`` times
     the largest entry of F, so that none locks at exactly 0 (a zero never grows under
     a multiplicative update). Returns the largest number of updates any row made.
+    (Two kernels, so that a run compiles only the one its data needs.)
     """
-    r, k = F.shape
-    per_row = Q.shape[0] > 1
-    row_max = np.zeros(r)
+    if Q.shape[0] == 1:
+        return _mu_shared(F, YG, Q[0], l1, l2, max_repeats, delta, floor_ratio)
+    return _mu_per_row(F, YG, Q, l1, l2, max_repeats, delta, floor_ratio)
+
+
+@njit(**PARALLEL_JIT)
+def _mu_shared(F, YG, q, l1, l2, max_repeats, delta, floor_ratio):
+    """``mu_repeats`` with the Gram ``q`` (k, k) shared by every row."""
+    r = F.shape[0]
     repeats = np.zeros(r, dtype=np.int64)
+    row_max = np.zeros(r)
     for block in prange((r + ROW_BLOCK - 1) // ROW_BLOCK):
         lo = block * ROW_BLOCK
         hi = min(r, lo + ROW_BLOCK)
-        if per_row:
-            _repeat_rows(F, YG, Q, lo, hi, l1, l2, max_repeats, delta, repeats)
-        else:
-            _repeat_block(F, YG, Q[0], lo, hi, l1, l2, max_repeats, delta, repeats)
-        for i in range(lo, hi):
-            m = 0.0
-            for t in range(k):
-                m = max(m, np.float64(F[i, t]))
-            row_max[i] = m
+        _repeat_block(F, YG, q, lo, hi, l1, l2, max_repeats, delta, repeats)
+        _row_max(F, lo, hi, row_max)
     raise_to_floor(F, row_max, floor_ratio)
     return repeats.max()
+
+
+@njit(**PARALLEL_JIT)
+def _mu_per_row(F, YG, Q, l1, l2, max_repeats, delta, floor_ratio):
+    """``mu_repeats`` with one Gram ``Q[i]`` per row."""
+    r = F.shape[0]
+    repeats = np.zeros(r, dtype=np.int64)
+    row_max = np.zeros(r)
+    for block in prange((r + ROW_BLOCK - 1) // ROW_BLOCK):
+        lo = block * ROW_BLOCK
+        hi = min(r, lo + ROW_BLOCK)
+        _repeat_rows(F, YG, Q, lo, hi, l1, l2, max_repeats, delta, repeats)
+        _row_max(F, lo, hi, row_max)
+    raise_to_floor(F, row_max, floor_ratio)
+    return repeats.max()
+
+
+@njit(**JIT)
+def _row_max(F, lo, hi, row_max):
+    """The largest entry of each of the rows ``lo:hi`` of F, into ``row_max``."""
+    for i in range(lo, hi):
+        m = 0.0
+        for t in range(F.shape[1]):
+            m = max(m, np.float64(F[i, t]))
+        row_max[i] = m
 
 
 @njit(**JIT)
@@ -54,27 +79,30 @@ def _repeat_block(F, YG, q, lo, hi, l1, l2, max_repeats, delta, repeats):
     """Updates of the rows ``lo:hi`` of F, which share the Gram ``q``: the block is
     worked on transposed, so that ``F q`` over its rows is k² axpys of length
     ``ROW_BLOCK`` (padded: a fixed trip count), which vectorise (see ``hals._sweep_block``).
-    Rows whose updates have stopped keep their values (``live`` = 0)."""
+    It holds the block in float64, as ``_repeat_rows`` accumulates. Rows whose updates
+    have stopped keep their values (``live`` = 0)."""
     k = F.shape[1]
     rows = hi - lo
     Ft = np.zeros((k, ROW_BLOCK))
     Yt = np.zeros((k, ROW_BLOCK))
     FQ = np.empty((k, ROW_BLOCK))
     live = np.zeros(ROW_BLOCK)
-    live[:rows] = 1
     change, first = np.zeros(ROW_BLOCK), np.zeros(ROW_BLOCK)
     for j in range(rows):
+        live[j] = 1
         for t in range(k):
             Ft[t, j] = F[lo + j, t]
             Yt[t, j] = max(YG[lo + j, t], 0)
     for repeat in range(max_repeats):
-        FQ[:] = 0.0
         for t in range(k):  # q is symmetric: row t, contiguous
+            for j in range(ROW_BLOCK):
+                FQ[t, j] = 0.0
             for u in range(k):
                 c = np.float64(q[t, u])
                 for j in range(ROW_BLOCK):
                     FQ[t, j] += Ft[u, j] * c
-        change[:] = 0.0
+        for j in range(ROW_BLOCK):
+            change[j] = 0.0
         for t in range(k):
             for j in range(ROW_BLOCK):
                 old = Ft[t, j]
@@ -83,18 +111,7 @@ def _repeat_block(F, YG, q, lo, hi, l1, l2, max_repeats, delta, repeats):
                 step = (new - old) * live[j]
                 Ft[t, j] = old + step
                 change[j] += step * step
-        active = 0
-        for j in range(rows):
-            if live[j] == 0:
-                continue
-            repeats[lo + j] = repeat + 1
-            if repeat == 0:
-                first[j] = change[j]
-            if change[j] <= delta * first[j]:
-                live[j] = 0
-            else:
-                active += 1
-        if active == 0:
+        if stop_rows(change, first, live, rows, repeat, delta, repeats, lo) == 0:
             break
     for j in range(rows):
         for t in range(k):
