@@ -81,11 +81,12 @@ def beta_mu_step(X, W, H, beta):
     return W * (num / den) ** gamma
 
 
-def projected_gradient_norm(X, W, H, mask=None):
-    """‖P(∇f)‖ for f = ½‖M ∘ (X − WH)‖² at (W, H) (M: ``mask``, default all True)."""
+def projected_gradient_norm(X, W, H, mask=None, l1_W=0.0, l1_H=0.0, l2_W=0.0, l2_H=0.0):
+    """‖P(∇f)‖ for f = ½‖M ∘ (X − WH)‖² + penalties at (W, H) (M: ``mask``, default all
+    True; penalties ``l1‖F‖₁ + ½l2‖F‖²`` per factor)."""
     R = W @ H - X if mask is None else np.where(mask, W @ H - X, 0.0)
-    gW = R @ H.T
-    gH = W.T @ R
+    gW = R @ H.T + l1_W + l2_W * W
+    gH = W.T @ R + l1_H + l2_H * H
     pW = np.where(W > 0, gW, np.minimum(gW, 0))
     pH = np.where(H > 0, gH, np.minimum(gH, 0))
     return np.sqrt(np.sum(pW**2) + np.sum(pH**2))

@@ -63,6 +63,24 @@ def test_kkt_at_convergence(solver):
     assert res.kkt_residual == pytest.approx(direct / projected_gradient_norm(X, W0, H0), rel=1e-6)
 
 
+def test_kkt_residual_reuses_the_run_s_products(monkeypatch):
+    """The KKT residual at the end needs X·Hᵀ and Xᵀ·W at the final and the initial
+    factors; all but the final X·Hᵀ are products the run formed anyway."""
+    from fastnmf._data import DenseData
+
+    calls = []
+    product = DenseData.matmul
+    monkeypatch.setattr(DenseData, "matmul", lambda self, G: calls.append(G.shape) or product(self, G))
+    X, _, _ = low_rank_matrix(60, 40, 5, seed=1, noise=0.1)
+    W0, H0 = nmf(X, 5, max_iter=0).W, nmf(X, 5, max_iter=0).H
+    calls.clear()
+    res = nmf(X, 5, solver="als", init=(W0, H0), tol=0, max_iter=3, l1_W=0.1, l2_H=0.2)
+    assert len(calls) == 1 + 2 * 3 + 1  # evaluation at iteration 0, 3 iterations, final X·Hᵀ
+    direct = projected_gradient_norm(X, res.W, res.H, l1_W=0.1, l2_H=0.2)
+    start = projected_gradient_norm(X, W0, H0, l1_W=0.1, l2_H=0.2)
+    assert res.kkt_residual == pytest.approx(direct / start, rel=1e-9)
+
+
 def test_exact_recovery_of_planted_factors():
     X, W, H = low_rank_matrix(80, 60, 4, seed=2)
     res = nmf(X, 4, target_error=1e-7, tol=0, max_iter=5000)

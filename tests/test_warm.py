@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from naive import projected_gradient_norm
 
 import fastnmf
 from fastnmf._data import LowRankData, load
@@ -68,6 +69,17 @@ def test_warm_started_runs_converge_monotonically(solver, dtype):
     assert np.all(np.diff(objectives) <= 1e-6 * objectives[0])
     assert warm.kkt_residual < (1e-3 if dtype == np.float64 else 1e-2)  # stationary on X
     assert warm.objective <= plain.objective * 1.01  # possibly another local minimum
+
+
+@pytest.mark.parametrize("solver", ["hals", "anls_bpp"])
+def test_kkt_residual_of_a_warm_started_run(solver):
+    """The residual is relative to the gradient at the initial factors, not at the
+    factors the warm start reached."""
+    X = _noisy_low_rank(400, 300, 5)
+    res = fastnmf.nmf(X, 5, solver=solver, random_state=0, max_iter=4, tol=0)
+    W0, H0 = _nndsvda(X, 5)
+    expected = projected_gradient_norm(X, res.W, res.H) / projected_gradient_norm(X, W0, H0)
+    assert res.kkt_residual == pytest.approx(expected, rel=1e-8)
 
 
 def _nndsvda(X, rank):

@@ -165,6 +165,11 @@ class FrobeniusAlternating:
         self._floor = CANCELLATION_FLOOR[np.dtype(data.dtype)] * data.sqnorm
         self._last = None
         self._steps = self.row_steps(data, W.shape[1])
+        # Products the run forms anyway that the KKT residual at the end needs: those of
+        # the initial factors, ``(side, copy of G, Y G)``, and ``(W, XᵀW)`` of the last
+        # Hᵀ half-step (W is unchanged until the next iteration).
+        self._initial_products = []
+        self._latest_XtW = None
 
     @classmethod
     def row_steps(cls, data, k):
@@ -202,11 +207,14 @@ class FrobeniusAlternating:
         """
         p = self.penalties
         XHt, HtH = self.data.matmul(Ht), Ht.T @ Ht
+        if Ht is self.Ht and not any(side == "W" for side, _, _ in self._initial_products):
+            self._initial_products.append(("W", Ht.copy(), XHt))  # the first iteration
         quad = self._solve(W, XHt, Ht, HtH, p.l1_W, p.l2_W, "W")
         WtW = W.T @ W
         if bound is not None and self.objective(W, Ht, W, XHt, WtW, HtH, quad)[0] > bound:
             return None
         XtW = self.data.T.matmul(W)
+        self._latest_XtW = W, XtW
         quad = self._solve(Ht, XtW, W, WtW, p.l1_H, p.l2_H, "H")
         return self.objective(W, Ht, Ht, XtW, WtW, Ht.T @ Ht, quad)
 
@@ -228,6 +236,9 @@ class FrobeniusAlternating:
         if self._last is None:
             W, Ht = self.W, self.Ht
             XtW, WtW = self.data.T.matmul(W), W.T @ W
+            self._latest_XtW = W, XtW
+            if not self._initial_products:  # the initial factors
+                self._initial_products.append(("H", W.copy(), XtW))
             quad = self._solve(Ht, XtW, W, WtW, 0.0, 0.0, "H", update=False)
             self._last = self.objective(W, Ht, Ht, XtW, WtW, Ht.T @ Ht, quad)
         return self._last
@@ -236,19 +247,35 @@ class FrobeniusAlternating:
         self._last = self.iterate(self.W, self.Ht)
 
     def gradient_norm(self, W, Ht):
-        """Norm of the projected gradient of the penalised objective at (W, Hᵀ)."""
+        """Norm of the projected gradient of the penalised objective at (W, Hᵀ) (with
+        the products of X the run formed with these factors, where it did)."""
         p = self.penalties
-        grad_W = _gradient(self.data, W, Ht, p.l1_W, p.l2_W)
-        grad_H = _gradient(self.data.T, Ht, W, p.l1_H, p.l2_H)
+        grad_W = _gradient(self.data, W, Ht, p.l1_W, p.l2_W, self._known_product("W", Ht))
+        grad_H = _gradient(self.data.T, Ht, W, p.l1_H, p.l2_H, self._known_product("H", W))
         return np.sqrt(projected_gradient_sqnorm(W, grad_W) + projected_gradient_sqnorm(Ht, grad_H))
 
+    def _known_product(self, side, G):
+        """``Y G`` for the half-problem of ``side`` if the run formed it with G, else None."""
+        if side == "H" and self._latest_XtW is not None and self._latest_XtW[0] is G:
+            return self._latest_XtW[1]
+        for known_side, known_G, product in self._initial_products:
+            if known_side == side and np.array_equal(known_G, G):
+                return product
+        return None
 
-def _gradient(data, F, G, l1, l2):
-    """Gradient in F of ``½‖Y − FGᵀ‖²`` (observed entries) ``+ l1‖F‖₁ + ½l2‖F‖²``."""
+    def inherit_initial_products(self, other):
+        """Take over ``other``'s products of the initial factors (a solver that took
+        over its run: ``_solvers.warm``)."""
+        self._initial_products = other._initial_products + self._initial_products
+
+
+def _gradient(data, F, G, l1, l2, YG=None):
+    """Gradient in F of ``½‖Y − FGᵀ‖²`` (observed entries) ``+ l1‖F‖₁ + ½l2‖F‖²``
+    (``YG`` = Y G, formed here unless given)."""
     grad = np.empty_like(F)
     for rows, Q in data.gram_blocks(G, G.T @ G):
         grad[rows] = gram_times(F[rows], Q)
-    grad -= data.matmul(G)
+    grad -= data.matmul(G) if YG is None else YG
     grad += l1 + l2 * F
     return grad
 

@@ -91,6 +91,7 @@ class SketchWarmStart:
             if done:
                 break
         self._solver = self._make_solver(self._data, warm.W, warm.Ht)
+        self._solver.inherit_initial_products(start)
         reached = self._solver.evaluate()[0]
         if not np.isfinite(reached) or reached > start.evaluate()[0]:
             self._solver = start  # the sketch led astray: an ordinary iteration instead
