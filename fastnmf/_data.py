@@ -451,9 +451,10 @@ class LowRankData:
     """The rank-w matrix ``X̂ = Q Pᵀ`` (Q: m × w with orthonormal columns, P = XᵀQ: n × w),
     a sketch of a dense X that the warm start (``_solvers.warm``) iterates on.
 
-    Its products cost O((m + n)·w·k) instead of O(m·n·k), and ``‖X‖² = ‖X̂‖² + ‖X − X̂‖²``
-    (Q orthonormal), so an objective on X̂ plus ``gap_sqnorm`` estimates the one on X
-    from below, exactly when W H lies in Q's range.
+    Its products cost O((m + n)·w·k) instead of O(m·n·k). As X̂ = QQᵀX is an orthogonal
+    projection of X, ``‖X − WH‖² = ‖X̂ − WH‖² + ‖X − X̂‖² − 2⟨WH, X − X̂⟩``: the objective
+    on X̂ plus ``gap_sqnorm`` (= ‖X − X̂‖²) is the one on X up to the last term, which
+    vanishes when the columns of W H lie in Q's range.
     """
 
     blas_threads = None

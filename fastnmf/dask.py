@@ -33,13 +33,14 @@ from ._config import CANCELLATION_FLOOR
 from ._data import DenseData, SparseData
 from ._data import load as load_block
 from ._init import (
+    MAX_POWER_ITERATIONS,
     OVERSAMPLE,
-    POWER_ITERATIONS,
     nndsvd_part,
     nndsvd_plan,
-    orthonormal,
     orthonormalizer,
     part_norms,
+    power_iterations_settled,
+    range_values_and_basis,
     svd_of_range,
 )
 from ._solvers.anls import ALS, GDCLS, nnls_steps
@@ -584,19 +585,22 @@ def _times_rows(blocks, cols, Y, T):
     return Y @ T, None
 
 
-def _randomized_svd(data, rank, rng, n_iter=POWER_ITERATIONS, oversample=OVERSAMPLE):
+def _randomized_svd(data, rank, rng, oversample=OVERSAMPLE):
     """``_init.randomized_svd`` for the distributed X, built from the row-block products
-    (each fused with the Gram the orthonormalization needs). U stays on the workers."""
+    (each fused with the Gram the orthonormalization needs), with the same rule for the
+    power iterations. U stays on the workers."""
     m, n = data.shape
     width = min(rank + oversample, m, n)
     Z = rng.standard_normal((n, width)).astype(data.dtype)
     Y, gram = data.run(_products_rows, [None], (None, Z))
-    for power in range(n_iter + 1):
+    previous = None
+    for _ in range(MAX_POWER_ITERATIONS + 1):
         T = orthonormalizer(gram)
         Q, XtQ = data.run(_products_rows, [Y], (T, None))
-        if power == n_iter:
+        values, Z = range_values_and_basis(XtQ, data.dtype)
+        if power_iterations_settled(previous, values, width):
             break
-        Z = orthonormal(XtQ, data.dtype)
+        previous = values
         Y, gram = data.run(_products_rows, [None], (None, Z))
     T, S, Vt = svd_of_range(XtQ, rank)
     U, _ = data.run(_times_rows, [Q], (T,))

@@ -63,3 +63,35 @@ def test_randomized_nndsvd_matches_the_exact_one():
     # Repeating the rows scales the singular values by √2, split between the factors.
     np.testing.assert_allclose(big.H, small.H * 2**0.25, rtol=1e-6, atol=1e-8 * small.H.max())
     np.testing.assert_allclose(big.W[:300], small.W / 2**0.25, rtol=1e-6, atol=1e-8 * small.W.max())
+
+
+def _count_products(monkeypatch):
+    from fastnmf._data import DenseData
+
+    calls = []
+    product = DenseData.matmul
+    monkeypatch.setattr(DenseData, "matmul", lambda self, G: calls.append(1) or product(self, G))
+    return calls
+
+
+def test_power_iterations_stop_once_the_values_settle(monkeypatch):
+    """Two products per pass: on low rank plus noise, the first power iteration already
+    gives the values (the second would confirm it), on a flat spectrum more are made,
+    and never more than MAX_POWER_ITERATIONS."""
+    from fastnmf import _init
+
+    calls = _count_products(monkeypatch)
+    rng = np.random.default_rng(0)
+    low_rank = _low_rank(600, 500, 8) + 0.01 * rng.random((600, 500))
+    randomized_svd(load(low_rank), 8, np.random.default_rng(1))
+    assert len(calls) == 2 * (1 + 1)
+    calls.clear()
+    flat = rng.random((600, 500)) ** 4
+    U, S, Vt = randomized_svd(load(flat), 8, np.random.default_rng(1))
+    assert 2 * (1 + 2) <= len(calls) <= 2 * (1 + _init.MAX_POWER_ITERATIONS)
+    exact = np.linalg.svd(flat, compute_uv=False)[:8]
+    assert np.all(S <= exact * (1 + 1e-12)) and np.all(S >= 0.8 * exact)
+    calls.clear()
+    monkeypatch.setattr(_init, "POWER_TOL", 0.0)  # never settles: stops at the maximum
+    randomized_svd(load(rng.random((600, 500))), 8, np.random.default_rng(1))
+    assert len(calls) == 2 * (1 + _init.MAX_POWER_ITERATIONS)
