@@ -195,7 +195,7 @@ def inner64(a, b):
     return s
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def stop_rows(change, first, live, rows, repeat, delta, counts, lo):
     """The row-wise stopping rule of repeated updates on a block of rows ``lo:lo+rows``
     (Gillis & Glineur 2012, with their δ per row): after repetition ``repeat`` (0-based),
@@ -214,6 +214,14 @@ def stop_rows(change, first, live, rows, repeat, delta, counts, lo):
         else:
             active += 1
     return active
+
+
+@njit(**JIT)
+def store_transposed(F, lo, rows, Ft):
+    """``F[lo:lo+rows] = Ft[:, :rows]ᵀ``: a row block worked on transposed goes back."""
+    for j in range(rows):
+        for t in range(F.shape[1]):
+            F[lo + j, t] = Ft[t, j]
 
 
 @njit(inline="always", **JIT)

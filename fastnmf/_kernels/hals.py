@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import JIT, PARALLEL_JIT
-from .blocks import stop_rows
+from .blocks import stop_rows, store_transposed
 
 
 # Rows per parallel task: each task sweeps its block of rows on its own, so the result
@@ -110,9 +110,7 @@ def _sweep_block(F, YG, q, lo, hi, max_sweeps, delta, sweeps):
                 change[j] += np.float64(step) * np.float64(step)
         if stop_rows(change, first, live, rows, sweep, delta, sweeps, lo) == 0:
             break
-    for j in range(rows):
-        for t in range(k):
-            F[lo + j, t] = Ft[t, j]
+    store_transposed(F, lo, rows, Ft)
 
 
 @njit(**JIT)

@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import JIT, PARALLEL_JIT
-from .blocks import raise_to_floor, stop_rows
+from .blocks import raise_to_floor, stop_rows, store_transposed
 
 ROW_BLOCK = 64  # rows per parallel task
 
@@ -113,9 +113,7 @@ def _repeat_block(F, YG, q, lo, hi, l1, l2, max_repeats, delta, repeats):
                 change[j] += step * step
         if stop_rows(change, first, live, rows, repeat, delta, repeats, lo) == 0:
             break
-    for j in range(rows):
-        for t in range(k):
-            F[lo + j, t] = Ft[t, j]
+    store_transposed(F, lo, rows, Ft)
 
 
 @njit(**JIT)
