@@ -124,7 +124,8 @@ def power_iterations_settled(previous, values, width):
         return False
     lead = max(1, width - OVERSAMPLE)
     now, before = values[:lead], previous[:lead]
-    scale = np.maximum(now, np.finfo(np.float64).eps * max(values.max(initial=0), 1e-300))
+    # values below 1e-3 of the largest (X of lower rank) carry no weight in NNDSVD
+    scale = np.maximum(now, 1e-3 * values[0])
     return bool(np.all(np.abs(now - before) <= POWER_TOL * scale))
 
 

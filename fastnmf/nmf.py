@@ -90,6 +90,11 @@ def nmf(
         Initial factors: NNDSVD from a truncated SVD (with zeros filled by
         ``√(mean(X)/rank)`` for "nndsvda", by small random values for "nndsvdar"),
         random on the scale of X, or given arrays of shapes (m, k) and (k, n) (copied).
+        From a named init on a large dense in-memory X, ``"hals"`` and ``"anls_*"``
+        make their first iteration on a low-rank sketch of X (the randomized SVD's
+        range): many cheap iterations there, then the run goes on on X (the history
+        records the warm start as iteration 1; it is dropped if it would raise the
+        objective). Given factors are taken as they are.
     tol : float
         Stop when the relative decrease of the objective over one iteration falls
         below ``tol`` (0 disables it).

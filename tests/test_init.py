@@ -86,6 +86,9 @@ def test_power_iterations_stop_once_the_values_settle(monkeypatch):
     randomized_svd(load(low_rank), 8, np.random.default_rng(1))
     assert len(calls) == 2 * (1 + 1)
     calls.clear()
+    randomized_svd(load(_low_rank(600, 500, 3)), 8, np.random.default_rng(1))  # exactly rank 3
+    assert len(calls) == 2 * (1 + 1)
+    calls.clear()
     flat = rng.random((600, 500)) ** 4
     U, S, Vt = randomized_svd(load(flat), 8, np.random.default_rng(1))
     assert 2 * (1 + 2) <= len(calls) <= 2 * (1 + _init.MAX_POWER_ITERATIONS)
