@@ -58,12 +58,13 @@ def test_svd_init_and_warm_start_share_one_sketch(rng):
 
 @pytest.mark.parametrize("solver", ["hals", "anls_bpp", "anls_as"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_warm_started_runs_converge_monotonically(solver, dtype):
+@pytest.mark.parametrize("penalties", [{}, dict(l1_W=0.5, l2_H=2.0)])
+def test_warm_started_runs_converge_monotonically(solver, dtype, penalties):
     """The warm start is the first iteration; the run then converges on X itself (its
     KKT residual and objective as from a plain start), and the objective never rises."""
     X = _noisy_low_rank(400, 300, 5, dtype=dtype)
-    warm = fastnmf.nmf(X, 5, solver=solver, random_state=0, tol=1e-7, max_iter=2000)
-    plain = fastnmf.nmf(X, 5, solver=solver, init=_nndsvda(X, 5), tol=1e-7, max_iter=2000)
+    warm = fastnmf.nmf(X, 5, solver=solver, random_state=0, tol=1e-7, max_iter=2000, **penalties)
+    plain = fastnmf.nmf(X, 5, solver=solver, init=_nndsvda(X, 5), tol=1e-7, max_iter=2000, **penalties)
     assert warm.W.dtype == dtype
     objectives = warm.history["objective"]
     assert np.all(np.diff(objectives) <= 1e-6 * objectives[0])
