@@ -752,6 +752,12 @@ class _RunView:
     def T(self):
         return _RunView(self._shared, self._run, 1 - self._side)
 
+    @property
+    def source(self):
+        """The data whose passes this view shares (for what a run computes from X on
+        its own: the sketch of ``_solvers.warm``)."""
+        return self._shared._sides[self._side]
+
     def matmul(self, G):
         return self._shared.product(self._run, self._side, G)
 

@@ -245,7 +245,7 @@ def _fit_loaded(data, rank, options, rng, init=None):
             first = data.scatter_rows(first[0]), first[1]
     else:
         # a named init starts far from a solution: warm-start on a sketch where it pays
-        make_solver = _solver_factory(options, sketch_rng=None if custom_init else rng)
+        make_solver = _solver_factory(options, warm_start=not custom_init)
 
         def start(rank, init, rng):
             return initialize(data, rank, init, rng)
@@ -286,7 +286,9 @@ def _fit_each(data, rank, options, rng, n_runs):
             yield _fit_loaded(data, rank, options, rng)
         return
     rank = v.check_rank(rank, data.shape, svd_init=options.init in SVD_INITS)
-    make_solver = _solver_factory(options)
+    make_solver = _solver_factory(options, warm_start=True)
+    if _warm_starts(options):
+        sketch_of(data, rank)  # once, before the runs' threads, which share it
     meta = dict(solver=options.solver, loss=options.loss, rank=rank)
     for first in range(0, n_runs, group):
         inits = [initialize(data, rank, options.init, rng) for _ in range(min(group, n_runs - first))]
@@ -295,26 +297,30 @@ def _fit_each(data, rank, options, rng, n_runs):
         yield from results
 
 
-def _solver_factory(options, sketch_rng=None):
+def _solver_factory(options, warm_start=False):
     """``make_solver(data, W, Ht)`` for in-memory data: the solver ``options`` name,
-    with their penalties and β. With a ``sketch_rng``, solvers that can start on a
-    sketch of a large dense X do (``_solvers.warm``; the rng draws the sketch if no SVD
-    init has)."""
+    with their penalties and β. With ``warm_start``, solvers that can start on a
+    sketch of a large dense X do (``_solvers.warm``)."""
     factory = REGISTRY[options.solver][0]
 
     def make_solver(data, W, Ht):
         return factory(data, W, Ht, options.penalties, options.beta)
 
-    if sketch_rng is None or options.solver not in SKETCH_WARM_START or options.beta != 2.0:
+    if not (warm_start and _warm_starts(options)):
         return make_solver
 
     def make_warm_solver(data, W, Ht):
-        sketch = sketch_of(data, W.shape[1], sketch_rng)
+        sketch = sketch_of(data, W.shape[1])
         if sketch is None:
             return make_solver(data, W, Ht)
         return SketchWarmStart(make_solver, data, sketch, W, Ht)
 
     return make_warm_solver
+
+
+def _warm_starts(options):
+    """Whether the solver of ``options`` starts on a sketch of a large dense X."""
+    return options.solver in SKETCH_WARM_START and options.beta == 2.0
 
 
 def _check_loss(loss, solver):

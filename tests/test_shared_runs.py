@@ -107,9 +107,9 @@ def test_a_run_that_ends_early_releases_the_others():
 
 
 @pytest.mark.parametrize("solver", ["hals", "anls_bpp", "mu", "gdcls"])
-@pytest.mark.parametrize("sparse", [False, True])
-def test_runs_together_equal_runs_one_by_one(solver, sparse, monkeypatch):
-    d = load(data(sparse=sparse))
+@pytest.mark.parametrize("kind", ["dense", "sparse", "dense, warm-started on a sketch"])
+def test_runs_together_equal_runs_one_by_one(solver, kind, monkeypatch):
+    d = load(data(sparse=kind == "sparse", **(dict(m=400, n=300) if "sketch" in kind else {})))
     options = _check_options(solver=solver, init="random", max_iter=60)
     groups = []
     fit_together = nmf_module.fit_together

@@ -43,10 +43,10 @@ def test_low_rank_data_is_its_dense_matrix(rng, transposed, dtype):
 
 def test_sketch_only_where_it_pays(rng):
     X = _noisy_low_rank(400, 300, 5)
-    assert sketch_of(load(X), 5, rng) is not None
-    assert sketch_of(load(X[:40, :30]), 5, rng) is None  # products of X are cheap already
-    assert sketch_of(load(sp.csr_array(X)), 5, rng) is None
-    assert sketch_of(load(X, mask=X > 0.2), 5, rng) is None
+    assert sketch_of(load(X), 5) is not None
+    assert sketch_of(load(X[:40, :30]), 5) is None  # products of X are cheap already
+    assert sketch_of(load(sp.csr_array(X)), 5) is None
+    assert sketch_of(load(X, mask=X > 0.2), 5) is None
 
 
 def test_svd_init_and_warm_start_share_one_sketch(rng):

@@ -30,19 +30,24 @@ SKETCH_TOL = 1e-2
 MAX_SKETCH_ITERATIONS = 100  # a bound only; the rule above ends it first in the benchmarks
 # Only where the sketch's products cost at most this fraction of X's.
 MAX_SKETCH_COST = 0.125
+SKETCH_SEED = 0
 
 
-def sketch_of(data, rank, rng):
+def sketch_of(data, rank):
     """The ``LowRankData`` sketch of ``data`` to warm-start a rank-``rank`` run on, or
     None where it does not pay: a dense in-memory X only (sparse products already cost
-    O(nnz·k), and a mask has no sketch), large next to the sketch's width."""
+    O(nnz·k), and a mask has no sketch), large next to the sketch's width. For runs
+    that share their products (``_data.SharedProducts``), the sketch of their data."""
+    data = getattr(data, "source", data)
     if not isinstance(data, DenseData):
         return None
     m, n = data.shape
     width = sketch_width(data, rank)
     if (m + n) * width > MAX_SKETCH_COST * m * n:
         return None
-    Q, XtQ = range_sketch(data, width, rng)
+    # The SVD init's sketch when there was one; else one drawn with its own seed, so
+    # that the caller's random draws (inits of later runs) do not depend on it.
+    Q, XtQ = range_sketch(data, width, np.random.default_rng(SKETCH_SEED))
     return LowRankData(Q, XtQ, data.sqnorm)
 
 
