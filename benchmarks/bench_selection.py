@@ -14,10 +14,12 @@ rank 6 (+10% noise):
   pick. (It is 7, not 6: ``low_rank``'s half-normal noise has a positive mean, a
   constant rank-one offset that a seventh component predicts on held-out entries.)
 
-Measured on the project's machine (2 cores, shared, load 1.1-1.7): consensus survey
-fastnmf 7.7 s vs scikit-learn 45.2 s (5.9×, 5.2× in a second run; 10.2 s before the runs
-of a rank shared their passes over X) at equal or lower mean relative error; cv survey
-11.9 s cold, 8.5 s warm-started (29% saved, held-out errors within 0.3%).
+Measured on the project's machine (2 cores, shared, load 1.3-2.0): consensus survey
+fastnmf 7.7 s vs scikit-learn 58.0 s (7.5×; 10.0 vs 67.2 s = 6.7× in a second, more
+loaded run; the runs start on a sketch of X, and share their passes over X: 10.2 s
+before that, one by one) at mean relative errors within 0.01 % of scikit-learn's or
+lower; cv survey 12.0 s cold, 7.9 s warm-started (34 % saved, held-out errors within
+0.3 %; measured apart, as this module's run was under load).
 
 Benchmark names are history (DESIGN.md §5): do not rename classes, methods or parameter
 values; add new ones instead.
