@@ -18,7 +18,7 @@ Measured on the project's machine (2 cores, shared, load 1.3-2.0): consensus sur
 fastnmf 7.7 s vs scikit-learn 58.0 s (7.5×; 10.0 vs 67.2 s = 6.7× in a second, more
 loaded run; the runs start on a sketch of X, and share their passes over X: 10.2 s
 before that, one by one) at mean relative errors within 0.01 % of scikit-learn's or
-lower; cv survey 12.0 s cold, 7.9 s warm-started (34 % saved, held-out errors within
+lower; cv survey 12.7 s cold, 7.8 s warm-started (38 % saved, held-out errors within
 0.3 %; measured apart, as this module's run was under load).
 
 Benchmark names are history (DESIGN.md §5): do not rename classes, methods or parameter
