@@ -4,7 +4,7 @@ a low-rank sketch of X instead.
 Far from a solution, each outer iteration mostly moves the factors towards X's dominant
 subspace, and a sketch ``X̂ = QQᵀX`` of width w = rank + 10 (the randomized range finder
 behind the NNDSVD inits, so it is already computed) shows that subspace at a cost of
-O((m + n)·w·k) per product instead of O(m·n·k): 20-40× less at 2000×1000, k=20. The
+O((m + n)·w·k) per product instead of O(m·n·k): 22× less at 2000×1000, k=20. The
 solver runs on X̂ until its progress there is small next to the objective on X, then
 continues on X from where it got (compressed NMF, Tepper & Sapiro 2016, "Compressed
 nonnegative matrix factorization is fast and accurate", IEEE TSP 64(9); here only as a
@@ -24,8 +24,9 @@ from .._init import range_sketch, sketch_width
 
 # Stop iterating on the sketch when an iteration lowers its objective by less than this
 # fraction of the objective on X (estimated as the sketch's plus ‖X − X̂‖²/2). Measured
-# (compare.py rows b and i): 3e-3 and 1e-3 reach the objectives closer, but the time to
-# a tight target is the same, as the iterations on X that follow do the rest anyway.
+# from the default init to the targets of compare.py rows b and i: 3e-3 and 1e-3 end the
+# warm start closer to them, but the time to the tight targets of row b is the same (the
+# iterations on X that follow do the rest anyway), and to row i's 15-25 % longer.
 SKETCH_TOL = 1e-2
 MAX_SKETCH_ITERATIONS = 100  # a bound only; the rule above ends it first in the benchmarks
 # Only where the sketch's products cost at most this fraction of X's.
