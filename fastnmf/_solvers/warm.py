@@ -26,7 +26,7 @@ from .._init import range_sketch, sketch_width
 # fraction of the objective on X (estimated as the sketch's plus ‖X − X̂‖²/2). Measured
 # from the default init to the targets of compare.py rows b and i: 3e-3 and 1e-3 end the
 # warm start closer to them, but the time to the tight targets of row b is the same (the
-# iterations on X that follow do the rest anyway), and to row i's 15-25 % longer.
+# iterations on X that follow do the rest anyway), and to row i's 13-27 % longer.
 SKETCH_TOL = 1e-2
 MAX_SKETCH_ITERATIONS = 100  # a bound only; the rule above ends it first in the benchmarks
 # Only where the sketch's products cost at most this fraction of X's.
