@@ -223,6 +223,17 @@ class _BlockPasses:
         return num, den, divergence, squared
 
 
+def _flipped(data, **changed):
+    """``data.T``: one object, made on first use, that shares every attribute of ``data``
+    but the ``changed`` ones, and whose own ``T`` is ``data``."""
+    if data._flipped is None:
+        flipped = object.__new__(type(data))
+        flipped.__dict__.update(data.__dict__, **changed)
+        flipped._flipped = data
+        data._flipped = flipped
+    return data._flipped
+
+
 def _tiny(dtype):
     """Entries of WH are raised to this before powers and divisions."""
     return np.finfo(dtype).tiny ** 0.25
@@ -269,14 +280,7 @@ class DenseData(_BlockPasses):
     @property
     def T(self):
         """The transposed data (shares X and its sums)."""
-        if self._flipped is None:
-            flipped = object.__new__(DenseData)
-            flipped.__dict__.update(self.__dict__)
-            flipped._transposed = not self._transposed
-            flipped._flipped = self
-            flipped._buffers = {}
-            self._flipped = flipped
-        return self._flipped
+        return _flipped(self, _transposed=not self._transposed, _buffers={})
 
     @property
     def Y(self):
@@ -385,14 +389,7 @@ class SparseData(_BlockPasses):
     @property
     def T(self):
         """The transposed data (shares both CSR arrays and the sums)."""
-        if self._flipped is None:
-            flipped = object.__new__(type(self))
-            flipped.__dict__.update(self.__dict__)
-            flipped._rows, flipped._cols = self._cols, self._rows
-            flipped._flipped = self
-            flipped._buffers = {}
-            self._flipped = flipped
-        return self._flipped
+        return _flipped(self, _rows=self._cols, _cols=self._rows, _buffers={})
 
     @property
     def Y(self):
@@ -460,11 +457,11 @@ class LowRankData:
     blas_threads = None
     per_row_grams = False
 
-    def __init__(self, Q, P, total_sqnorm, transposed=False):
-        self._Q, self._P, self._transposed = Q, P, transposed
+    def __init__(self, Q, P, total_sqnorm):
+        self._Q, self._P, self._transposed = Q, P, False
         self.sqnorm = float(inner64(P.ravel(), P.ravel()))
         self.gap_sqnorm = max(total_sqnorm - self.sqnorm, 0.0)
-        self._total_sqnorm = total_sqnorm
+        self._flipped = None
 
     @property
     def shape(self):
@@ -477,7 +474,8 @@ class LowRankData:
 
     @property
     def T(self):
-        return LowRankData(self._Q, self._P, self._total_sqnorm, not self._transposed)
+        """The transposed sketch (shares Q, P and the sums)."""
+        return _flipped(self, _transposed=not self._transposed)
 
     def _factors(self):
         """(A, B) with Y = A Bᵀ for this orientation."""
@@ -592,14 +590,7 @@ class MaskedData:
     @property
     def T(self):
         """The transposed data (shares the values and the patterns)."""
-        if self._flipped is None:
-            flipped = object.__new__(MaskedData)
-            flipped.__dict__.update(self.__dict__)
-            flipped.values = self.values.T
-            flipped._pattern, flipped._pattern_T = self._pattern_T, self._pattern
-            flipped._flipped = self
-            self._flipped = flipped
-        return self._flipped
+        return _flipped(self, values=self.values.T, _pattern=self._pattern_T, _pattern_T=self._pattern)
 
     @property
     def Y(self):

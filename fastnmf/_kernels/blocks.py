@@ -195,6 +195,11 @@ def inner64(a, b):
     return s
 
 
+# Rows per parallel task of the row-block kernels (HALS, Frobenius MU, sparse products):
+# each task works on its block alone, so results do not depend on the thread count.
+ROW_BLOCK = 64
+
+
 @njit(**JIT)
 def stop_rows(change, first, live, rows, repeat, delta, counts, lo):
     """The row-wise stopping rule of repeated updates on a block of rows ``lo:lo+rows``

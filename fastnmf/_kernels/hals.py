@@ -17,12 +17,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import JIT, PARALLEL_JIT
-from .blocks import stop_rows, store_transposed
-
-
-# Rows per parallel task: each task sweeps its block of rows on its own, so the result
-# is the same for any number of threads.
-ROW_BLOCK = 64
+from .blocks import ROW_BLOCK, stop_rows, store_transposed
 
 
 def hals_update(F, YG, Q, max_sweeps, delta):

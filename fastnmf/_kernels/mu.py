@@ -13,9 +13,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import JIT, PARALLEL_JIT
-from .blocks import raise_to_floor, stop_rows, store_transposed
-
-ROW_BLOCK = 64  # rows per parallel task
+from .blocks import ROW_BLOCK, raise_to_floor, stop_rows, store_transposed
 
 
 def mu_repeats(F, YG, Q, l1, l2, max_repeats, delta, floor_ratio):

@@ -43,9 +43,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import JIT, PARALLEL_JIT
-
-# Rows per parallel task: the float64 buffers are allocated once per task, not per row.
-ROW_BLOCK = 64
+from .blocks import ROW_BLOCK  # the float64 buffers are allocated once per task, not per row
 
 
 @njit(**PARALLEL_JIT)
