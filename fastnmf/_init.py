@@ -11,15 +11,22 @@ SVD_INITS = ("nndsvd", "nndsvda", "nndsvdar")
 # Below this many entries a full LAPACK SVD is cheaper and exact.
 _FULL_SVD_ENTRIES = 250_000
 # The randomized SVD behind the NNDSVD inits makes power iterations (Halko et al. 2011,
-# §4.5; two products with X each) until the leading singular values it finds move by
-# less than POWER_TOL (relative) in one: at least one, at most scikit-learn's 7. Measured
-# (benchmarks/common.py's data): on low rank plus noise they are exact after one (the
-# next moves them by 1e-9) and the rule stops there; on sparse word counts, whose spectrum
-# decays slowly, they move by 46, 25, 15, 5 % in the first four, and from one power
-# iteration NNDSVDa put two runs of three in another local minimum than scikit-learn's
-# (whose randomized SVD makes 7), from four none (compare.py row i).
+# §4.5; two products with X each): q of them weigh X's j-th direction in the sketch by
+# σ_j^(2q+1), so the leading ``rank`` directions stand out from those beyond the sketch's
+# width w by (σ_w/σ_rank)^(2q+1) at least. It stops once that ratio, from the sketch's own
+# value estimates, is below SEPARATION_TOL: after one power iteration at least (without,
+# the many small directions beyond w leak into the singular vectors), at most
+# scikit-learn's 7. The singular values settle long before the vectors NNDSVD is built
+# from. Measured (benchmarks/common.py's data): on low rank plus noise (σ_w/σ_rank ≈ 0.02)
+# the vectors after one power iteration move by < 2e-6 in the next, and the rule stops
+# there; on sparse word counts (σ_w/σ_rank ≈ 0.72) the values move by 5 % in the fourth,
+# while the vectors still turn by 0.3-0.99 (sines) and by 0.02-0.08 in the seventh. From
+# the fourth, NNDSVDa's factors lead to other local minima than from an accurate SVD, some
+# far above (compare.py row i, seeds 0-2: HALS reached scikit-learn cd's objective in 15,
+# 22, 20 iterations, from the seventh in 13 each; stopping on values within 5 % or 2 %
+# left one or two seeds above it for good).
 MAX_POWER_ITERATIONS = 7
-POWER_TOL = 0.1
+SEPARATION_TOL = 1e-2
 OVERSAMPLE = 10
 
 
@@ -89,20 +96,18 @@ _sketches = weakref.WeakKeyDictionary()
 def range_sketch(data, width, rng):
     """``(Q, XᵀQ)``: Q (m, width) has orthonormal columns spanning X's dominant range
     (Halko, Martinsson & Tropp 2011, Algorithm 4.4: a randomized range finder, with power
-    iterations until ``power_iterations_settled``). Computed once per data object and
+    iterations until ``power_iterations_done``). Computed once per data object and
     width."""
     cached = _sketches.get(data)
     if cached is not None and cached[0].shape[1] == width:
         return cached
     Z = rng.standard_normal((data.shape[1], width)).astype(data.dtype)
-    previous = None
     for power in range(MAX_POWER_ITERATIONS + 1):
         Q = orthonormal(data.matmul(Z), data.dtype)
         XtQ = data.T.matmul(Q)
         values, Z = range_values_and_basis(XtQ, data.dtype)
-        if power_iterations_settled(previous, values, width):
+        if power_iterations_done(power, values, width):
             break
-        previous = values
     sketch = _sketches[data] = Q, XtQ
     return sketch
 
@@ -116,17 +121,25 @@ def range_values_and_basis(XtQ, dtype):
     return values, (Y @ orthonormalizer(gram)).astype(dtype, copy=False)
 
 
-def power_iterations_settled(previous, values, width):
-    """Whether the range finder may stop: ``values`` (this power iteration's singular
-    value estimates) are within POWER_TOL of ``previous`` (the last one's, None before
-    the first power iteration) for the leading ``width − OVERSAMPLE``."""
-    if previous is None:
+def power_iterations_done(power, values, width):
+    """Whether the range finder may stop after ``power`` power iterations, ``values``
+    being its singular value estimates: X's leading ``width − OVERSAMPLE`` directions
+    stand out from the rest by ``(σ_w/σ_lead)^(2·power + 1) ≤ SEPARATION_TOL`` (see the
+    comment above), or ``power`` is MAX_POWER_ITERATIONS. Fewer values than ``width``
+    mean X has fewer directions (``orthonormal`` dropped the others): the sketch spans
+    X's range and is exact."""
+    if len(values) < width:
+        return True
+    if power < 1:
         return False
+    if power >= MAX_POWER_ITERATIONS:
+        return True
     lead = max(1, width - OVERSAMPLE)
-    now, before = values[:lead], previous[:lead]
-    # values below 1e-3 of the largest (X of lower rank) carry no weight in NNDSVD
-    scale = np.maximum(now, 1e-3 * values[0])
-    return bool(np.all(np.abs(now - before) <= POWER_TOL * scale))
+    # directions below 1e-3 of the largest (X of lower rank) carry no weight in NNDSVD
+    scale = max(values[lead - 1], 1e-3 * values[0])
+    if scale <= 0:  # X = 0
+        return True
+    return bool((values[-1] / scale) ** (2 * power + 1) <= SEPARATION_TOL)
 
 
 def orthonormal(Y, dtype):

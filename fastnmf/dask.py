@@ -39,7 +39,7 @@ from ._init import (
     nndsvd_plan,
     orthonormalizer,
     part_norms,
-    power_iterations_settled,
+    power_iterations_done,
     range_values_and_basis,
     svd_of_range,
 )
@@ -593,14 +593,12 @@ def _randomized_svd(data, rank, rng, oversample=OVERSAMPLE):
     width = min(rank + oversample, m, n)
     Z = rng.standard_normal((n, width)).astype(data.dtype)
     Y, gram = data.run(_products_rows, [None], (None, Z))
-    previous = None
-    for _ in range(MAX_POWER_ITERATIONS + 1):
+    for power in range(MAX_POWER_ITERATIONS + 1):
         T = orthonormalizer(gram)
         Q, XtQ = data.run(_products_rows, [Y], (T, None))
         values, Z = range_values_and_basis(XtQ, data.dtype)
-        if power_iterations_settled(previous, values, width):
+        if power_iterations_done(power, values, width):
             break
-        previous = values
         Y, gram = data.run(_products_rows, [None], (None, Z))
     T, S, Vt = svd_of_range(XtQ, rank)
     U, _ = data.run(_times_rows, [Q], (T,))

@@ -74,10 +74,11 @@ def _count_products(monkeypatch):
     return calls
 
 
-def test_power_iterations_stop_once_the_values_settle(monkeypatch):
-    """Two products per pass: on low rank plus noise, the first power iteration already
-    gives the values (the second would confirm it), on a flat spectrum more are made,
-    and never more than MAX_POWER_ITERATIONS."""
+def test_power_iterations_stop_once_the_leading_directions_stand_out(monkeypatch):
+    """Two products per pass: on low rank plus noise (a wide gap after the leading
+    directions) one power iteration separates them, and the rule stops there; on a
+    slowly decaying spectrum it makes the maximum, and the singular vectors are
+    accurate then; on X of lower rank than the sketch's width the first pass spans X."""
     from fastnmf import _init
 
     calls = _count_products(monkeypatch)
@@ -87,14 +88,37 @@ def test_power_iterations_stop_once_the_values_settle(monkeypatch):
     assert len(calls) == 2 * (1 + 1)
     calls.clear()
     randomized_svd(load(_low_rank(600, 500, 3)), 8, np.random.default_rng(1))  # exactly rank 3
-    assert len(calls) == 2 * (1 + 1)
+    assert len(calls) == 2  # the first pass spans X
     calls.clear()
-    flat = rng.random((600, 500)) ** 4
-    U, S, Vt = randomized_svd(load(flat), 8, np.random.default_rng(1))
-    assert 2 * (1 + 2) <= len(calls) <= 2 * (1 + _init.MAX_POWER_ITERATIONS)
-    exact = np.linalg.svd(flat, compute_uv=False)[:8]
-    assert np.all(S <= exact * (1 + 1e-12)) and np.all(S >= 0.8 * exact)
-    calls.clear()
-    monkeypatch.setattr(_init, "POWER_TOL", 0.0)  # never settles: stops at the maximum
-    randomized_svd(load(rng.random((600, 500))), 8, np.random.default_rng(1))
+    U0, _ = np.linalg.qr(rng.standard_normal((600, 500)))
+    V0, _ = np.linalg.qr(rng.standard_normal((500, 500)))
+    decaying = (U0 * np.arange(1, 501) ** -0.3) @ V0.T  # σ_j = j^-0.3, shifted by a rank one:
+    decaying -= decaying.min()
+    U, S, Vt = randomized_svd(load(decaying), 8, np.random.default_rng(1))
     assert len(calls) == 2 * (1 + _init.MAX_POWER_ITERATIONS)
+    exact_U, exact_S, exact_Vt = np.linalg.svd(decaying, full_matrices=False)
+    np.testing.assert_allclose(S, exact_S[:8], rtol=1e-3)
+    # the leading right singular subspace within a small angle of the exact one
+    cosines = np.linalg.svd(Vt @ exact_Vt[:8].T, compute_uv=False)
+    assert np.sqrt(1 - cosines.min() ** 2) < 0.05
+
+
+def test_the_power_iteration_rule():
+    """Stop after one power iteration at least, at the maximum at most, and in between
+    once (σ_w/σ_lead)^(2q+1) ≤ SEPARATION_TOL; directions below 1e-3 of the largest do
+    not count as leading."""
+    from fastnmf._init import MAX_POWER_ITERATIONS, OVERSAMPLE, SEPARATION_TOL, power_iterations_done
+
+    width = 3 + OVERSAMPLE
+    values = np.linspace(1.0, 0.5, width)
+    ratio = values[-1] / values[2]
+    q = next(q for q in range(1, 100) if ratio ** (2 * q + 1) <= SEPARATION_TOL)
+    assert q < MAX_POWER_ITERATIONS
+    assert [power_iterations_done(p, values, width) for p in range(q + 1)] == [False] * q + [True]
+    flat = np.ones(width)
+    assert not power_iterations_done(MAX_POWER_ITERATIONS - 1, flat, width)
+    assert power_iterations_done(MAX_POWER_ITERATIONS, flat, width)
+    rank_one = np.r_[1.0, np.full(width - 1, 1e-4)]
+    assert not power_iterations_done(0, rank_one, width) and power_iterations_done(1, rank_one, width)
+    assert power_iterations_done(1, np.zeros(width), width)
+    assert power_iterations_done(0, values[:-1], width)  # X has fewer directions
