@@ -23,7 +23,9 @@ lower; cv survey 12.7 s cold, 7.8 s warm-started (38 % saved, held-out errors wi
 iterates until the leading singular directions stand out (``_init``), the NNDSVDa inits
 at ranks above the planted one make 7 power iterations instead of 1-4 (the masked
 matrix's spectrum is flat there): the cold cv survey took 12.1-12.8 s against
-11.1-12.9 s before, in one interleaved A/B (load 1.3-1.7).
+11.1-12.9 s before, in one interleaved A/B (load 1.3-1.7). Every rank of a split now
+shares one sketch, of the widest rank (``_init.share_sketch``): 10.0-12.0 s against
+11.8-13.2 s with one sketch per rank, in three interleaved rounds (load 1.5-1.7).
 
 Benchmark names are history (DESIGN.md §5): do not rename classes, methods or parameter
 values; add new ones instead.

@@ -57,11 +57,16 @@ def initialize(data, rank, init, rng):
     return np.ascontiguousarray(W, dtype=dtype), np.ascontiguousarray(Ht, dtype=dtype)
 
 
+def _exact_svd(data, rank):
+    """Whether the SVD inits take the exact SVD (small X, or a rank near min(m, n))."""
+    m, n = data.shape
+    return m * n <= _FULL_SVD_ENTRIES or rank > min(m, n) // 2
+
+
 def _truncated_svd(data, rank, rng):
     """Leading ``rank`` singular triplets of the data: exact for small X, randomized
     otherwise."""
-    m, n = data.shape
-    if m * n <= _FULL_SVD_ENTRIES or rank > min(m, n) // 2:
+    if _exact_svd(data, rank):
         Y = data.Y
         if hasattr(Y, "toarray"):
             Y = Y.toarray()
@@ -94,12 +99,13 @@ _sketches = weakref.WeakKeyDictionary()
 
 
 def range_sketch(data, width, rng):
-    """``(Q, XᵀQ)``: Q (m, width) has orthonormal columns spanning X's dominant range
+    """``(Q, XᵀQ)``: Q (m, w) has orthonormal columns spanning X's dominant range
     (Halko, Martinsson & Tropp 2011, Algorithm 4.4: a randomized range finder, with power
-    iterations until ``power_iterations_done``). Computed once per data object and
-    width."""
+    iterations until ``power_iterations_done``). Computed once per data object: a sketch
+    already computed at a width w ≥ ``width`` serves (its leading directions are at least
+    as accurate), else one of width ``width`` is."""
     cached = _sketches.get(data)
-    if cached is not None and cached[0].shape[1] == width:
+    if cached is not None and cached[0].shape[1] >= width:
         return cached
     Z = rng.standard_normal((data.shape[1], width)).astype(data.dtype)
     for power in range(MAX_POWER_ITERATIONS + 1):
@@ -110,6 +116,15 @@ def range_sketch(data, width, rng):
             break
     sketch = _sketches[data] = Q, XtQ
     return sketch
+
+
+def share_sketch(data, ranks, rng):
+    """Before SVD inits at several ``ranks`` on one data object (a rank survey): compute
+    the range sketch of the widest rank that takes the randomized SVD, which every
+    narrower one then reuses (``range_sketch``), instead of one sketch per rank."""
+    randomized = [int(r) for r in ranks if not _exact_svd(data, int(r))]
+    if randomized:
+        range_sketch(data, sketch_width(data, max(randomized)), rng)
 
 
 def range_values_and_basis(XtQ, dtype):

@@ -27,6 +27,7 @@ import numpy as np
 
 from . import _validation as v
 from ._data import load
+from ._init import SVD_INITS, share_sketch
 from ._result import NMFResult
 from ._threading import thread_limits
 from .nmf import _check_options, _fit_each, _fit_loaded
@@ -786,6 +787,8 @@ def _cv_survey(X, ranks, options, rng, n_runs, holdout, warm_start, mask, missin
             data, held = splitter.split(split_rng)
             rows, cols, values = held
             held_norm = _held_norm(values, splitter, len(rows))
+            if not warm_start and options.init in SVD_INITS:
+                share_sketch(data, ranks, fit_rng)  # one range sketch for every rank's init
             previous = None
             for i, k in enumerate(ranks):
                 start = time.perf_counter()

@@ -253,6 +253,25 @@ def test_warm_started_path_gives_the_same_table(noisy, survey):
     np.testing.assert_allclose(warm.table["relative_error"], survey.table["relative_error"], rtol=0.02)
 
 
+@pytest.mark.parametrize("warm_start, init, sketches", [(False, "nndsvda", 2), (True, "nndsvda", 2),
+                                                       (False, "random", 0)])
+def test_cv_survey_draws_one_range_sketch_per_split(monkeypatch, warm_start, init, sketches):
+    """The SVD inits of every rank of a split share the sketch of the widest rank
+    (``_init.share_sketch``); the warm-started path needs one for its first rank only."""
+    from fastnmf import _init
+
+    X = planted_low_rank(600, 500, 3)  # large enough for the randomized SVD
+    first_passes = []
+    done = _init.power_iterations_done
+    monkeypatch.setattr(_init, "power_iterations_done",
+                        lambda power, *a: (power == 0 and first_passes.append(1)) or done(power, *a))
+    s = fastnmf.select_rank(X, [2, 3, 4], n_runs=2, random_state=0, warm_start=warm_start, init=init)
+    assert len(first_passes) == sketches
+    monkeypatch.setattr(fastnmf.selection, "share_sketch", lambda *a: None)  # one sketch per rank
+    apart = fastnmf.select_rank(X, [2, 3, 4], n_runs=2, random_state=0, warm_start=warm_start, init=init)
+    np.testing.assert_allclose(s.table["cv_error"], apart.table["cv_error"], rtol=1e-2)
+
+
 def test_cv_same_seed_same_table(noisy, survey):
     again = fastnmf.select_rank(noisy, range(2, 7), random_state=0)
     for name in TABLE_DTYPE.names[:-1]:  # all but seconds

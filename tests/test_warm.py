@@ -53,7 +53,16 @@ def test_svd_init_and_warm_start_share_one_sketch(rng):
     data = load(_noisy_low_rank(400, 300, 5))
     first = range_sketch(data, 15, rng)
     assert range_sketch(data, 15, rng) is first
-    assert range_sketch(data, 16, rng) is not first
+    wider = range_sketch(data, 16, rng)
+    assert wider is not first and wider[0].shape[1] == 16
+    assert range_sketch(data, 12, rng) is wider  # a wider sketch serves narrower requests
+
+
+def test_a_wider_shared_sketch_is_used_only_where_it_pays(rng):
+    data = load(_noisy_low_rank(400, 300, 5))
+    range_sketch(data, 25, rng)  # (400 + 300)·25 > 1/8 of 400·300: too wide to pay
+    assert sketch_of(data, 5) is None
+    assert sketch_of(load(_noisy_low_rank(400, 300, 5)), 5) is not None  # width 15 pays
 
 
 @pytest.mark.parametrize("solver", ["hals", "anls_bpp", "anls_as"])

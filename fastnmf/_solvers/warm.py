@@ -42,14 +42,20 @@ def sketch_of(data, rank):
     data = getattr(data, "source", data)
     if not isinstance(data, DenseData):
         return None
-    m, n = data.shape
-    width = sketch_width(data, rank)
-    if (m + n) * width > MAX_SKETCH_COST * m * n:
+    if not _pays(data, sketch_width(data, rank)):
         return None
     # The SVD init's sketch when there was one; else one drawn with its own seed, so
     # that the caller's random draws (inits of later runs) do not depend on it.
-    Q, XtQ = range_sketch(data, width, np.random.default_rng(SKETCH_SEED))
+    Q, XtQ = range_sketch(data, sketch_width(data, rank), np.random.default_rng(SKETCH_SEED))
+    if not _pays(data, Q.shape[1]):  # a wider sketch computed before (``share_sketch``)
+        return None
     return LowRankData(Q, XtQ, data.sqnorm)
+
+
+def _pays(data, width):
+    """Whether products with a sketch of this width cost at most MAX_SKETCH_COST of X's."""
+    m, n = data.shape
+    return (m + n) * width <= MAX_SKETCH_COST * m * n
 
 
 class SketchWarmStart:
