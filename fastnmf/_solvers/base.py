@@ -95,7 +95,8 @@ def _sqnorm(a):
 
 def projected_gradient_sqnorm(F, grad):
     """‖P(∇)‖² where P keeps the gradient where F > 0 and its negative part where F = 0."""
-    projected = np.where(F > 0, grad, np.minimum(grad, 0))
+    projected = np.minimum(grad, 0)
+    np.copyto(projected, grad, where=F > 0)
     return _sqnorm(projected)
 
 
@@ -274,9 +275,13 @@ def _gradient(data, F, G, l1, l2, YG=None):
     (``YG`` = Y G, formed here unless given)."""
     grad = np.empty_like(F)
     for rows, Q in data.gram_blocks(G, G.T @ G):
-        grad[rows] = gram_times(F[rows], Q)
+        if Q.shape[0] == 1:  # one Gram for all rows: no temporary
+            np.matmul(F[rows], Q[0], out=grad[rows])
+        else:
+            grad[rows] = gram_times(F[rows], Q)
     grad -= data.matmul(G) if YG is None else YG
-    grad += l1 + l2 * F
+    if l1 or l2:
+        grad += l1 + l2 * F
     return grad
 
 
