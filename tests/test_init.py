@@ -18,7 +18,7 @@ def _low_rank(m, n, r, seed=0, dtype=np.float64):
 @pytest.mark.parametrize("kind", ["C", "F", "sparse", "masked"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_randomized_svd_is_exact_on_low_rank_data(kind, dtype):
-    """When X has fewer directions than the sketch, one power iteration gives its exact
+    """When X has fewer directions than the sketch, its first pass spans X: exact
     singular values and a factorization that reproduces it."""
     X = _low_rank(300, 200, 6, dtype=dtype)
     if kind == "F":
@@ -40,7 +40,7 @@ def test_randomized_svd_is_exact_on_low_rank_data(kind, dtype):
     if kind in ("C", "F"):  # exactly rank 6 ≤ rank + oversample: the sketch spans X
         np.testing.assert_allclose(S, exact, rtol=tol)
         np.testing.assert_allclose(U.T @ U, np.eye(rank), atol=10 * tol)
-    else:  # full rank: the leading values to the accuracy of one power iteration
+    else:  # full rank: the leading values to 1 %
         np.testing.assert_allclose(S[:2], exact[:2], rtol=1e-2)
     assert np.all(np.diff(S) <= 0) and np.all(S > 0)
 
