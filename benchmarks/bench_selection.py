@@ -25,7 +25,10 @@ at ranks above the planted one make 7 power iterations instead of 1-4 (the maske
 matrix's spectrum is flat there): the cold cv survey took 12.1-12.8 s against
 11.1-12.9 s before, in one interleaved A/B (load 1.3-1.7). Every rank of a split now
 shares one sketch, of the widest rank (``_init.share_sketch``): 10.0-12.0 s against
-11.8-13.2 s with one sketch per rank, in three interleaved rounds (load 1.5-1.7).
+11.8-13.2 s with one sketch per rank, in three interleaved rounds (load 1.5-1.7). The
+consensus survey's warm starts share one sketch likewise (``warm.share_warm_sketch``):
+6.6-7.4 s against 7.1-8.0 s, three interleaved rounds (load 0.9-1.7), mean relative
+errors within 0.4 % of each other.
 
 Benchmark names are history (DESIGN.md §5): do not rename classes, methods or parameter
 values; add new ones instead.

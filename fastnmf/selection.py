@@ -29,8 +29,9 @@ from . import _validation as v
 from ._data import load
 from ._init import SVD_INITS, share_sketch
 from ._result import NMFResult
+from ._solvers.warm import share_warm_sketch
 from ._threading import thread_limits
-from .nmf import _check_options, _fit_each, _fit_loaded
+from .nmf import _check_options, _fit_each, _fit_loaded, _warm_starts
 
 __all__ = ["consensus", "select_rank", "ConsensusResult", "RankSelection", "TABLE_DTYPE"]
 
@@ -713,6 +714,8 @@ def _consensus_survey(X, ranks, options, rng, n_runs, mask, missing, axis):
     with thread_limits(options.n_threads):
         data = load(X, mask, missing, options.beta)
         ranks = check_ranks(ranks, data.shape)
+        if _warm_starts(options):
+            share_warm_sketch(data, ranks)  # one sketch for every rank's warm starts
         table = _empty_table(ranks)
         results = []
         for i, k in enumerate(ranks):

@@ -339,6 +339,24 @@ def test_consensus_survey_picks_the_planted_clusters(clusters):
     assert "Brunet" in s.rule
 
 
+@pytest.mark.parametrize("solver, sketches", [("hals", 1), ("mu", 0)])
+def test_consensus_survey_shares_one_warm_start_sketch(monkeypatch, solver, sketches):
+    """The warm starts of every rank share the sketch of the widest rank that pays
+    (``warm.share_warm_sketch``); ``mu`` does not start on a sketch."""
+    from fastnmf import _init
+
+    X = planted_low_rank(600, 500, 3)
+    first_passes = []
+    done = _init.power_iterations_done
+    monkeypatch.setattr(_init, "power_iterations_done",
+                        lambda power, *a: (power == 0 and first_passes.append(1)) or done(power, *a))
+    s = fastnmf.select_rank(X, [2, 3, 4], method="consensus", n_runs=4, random_state=0, solver=solver)
+    assert len(first_passes) == sketches
+    monkeypatch.setattr(fastnmf.selection, "share_warm_sketch", lambda *a: None)  # one sketch per rank
+    apart = fastnmf.select_rank(X, [2, 3, 4], method="consensus", n_runs=4, random_state=0, solver=solver)
+    np.testing.assert_allclose(s.table["relative_error"], apart.table["relative_error"], rtol=1e-2)
+
+
 def test_consensus_survey_rejects_warm_start(clusters):
     X, _ = clusters
     with pytest.raises(ValueError, match="warm_start"):

@@ -47,9 +47,21 @@ def sketch_of(data, rank):
     # The SVD init's sketch when there was one; else one drawn with its own seed, so
     # that the caller's random draws (inits of later runs) do not depend on it.
     Q, XtQ = range_sketch(data, sketch_width(data, rank), np.random.default_rng(SKETCH_SEED))
-    if not _pays(data, Q.shape[1]):  # a wider sketch computed before (``share_sketch``)
+    if not _pays(data, Q.shape[1]):  # a wider sketch computed before (a rank survey)
         return None
     return LowRankData(Q, XtQ, data.sqnorm)
+
+
+def share_warm_sketch(data, ranks):
+    """Before runs at several ``ranks`` on one data object (a consensus survey): compute
+    once the sketch of the widest rank whose sketch pays, which ``sketch_of`` then hands
+    to every narrower rank, instead of one sketch per rank."""
+    data = getattr(data, "source", data)
+    if not isinstance(data, DenseData):
+        return
+    widths = [sketch_width(data, int(r)) for r in ranks if _pays(data, sketch_width(data, int(r)))]
+    if widths:
+        range_sketch(data, max(widths), np.random.default_rng(SKETCH_SEED))
 
 
 def _pays(data, width):
