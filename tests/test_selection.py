@@ -253,18 +253,24 @@ def test_warm_started_path_gives_the_same_table(noisy, survey):
     np.testing.assert_allclose(warm.table["relative_error"], survey.table["relative_error"], rtol=0.02)
 
 
+def _count_sketches(monkeypatch):
+    """A list that grows by one with each range sketch computed (at its first pass)."""
+    from fastnmf import _init
+
+    first_passes = []
+    done = _init.power_iterations_done
+    monkeypatch.setattr(_init, "power_iterations_done",
+                        lambda power, *a: (power == 0 and first_passes.append(1)) or done(power, *a))
+    return first_passes
+
+
 @pytest.mark.parametrize("warm_start, init, sketches", [(False, "nndsvda", 2), (True, "nndsvda", 2),
                                                        (False, "random", 0)])
 def test_cv_survey_draws_one_range_sketch_per_split(monkeypatch, warm_start, init, sketches):
     """The SVD inits of every rank of a split share the sketch of the widest rank
     (``_init.share_sketch``); the warm-started path needs one for its first rank only."""
-    from fastnmf import _init
-
     X = planted_low_rank(600, 500, 3)  # large enough for the randomized SVD
-    first_passes = []
-    done = _init.power_iterations_done
-    monkeypatch.setattr(_init, "power_iterations_done",
-                        lambda power, *a: (power == 0 and first_passes.append(1)) or done(power, *a))
+    first_passes = _count_sketches(monkeypatch)
     s = fastnmf.select_rank(X, [2, 3, 4], n_runs=2, random_state=0, warm_start=warm_start, init=init)
     assert len(first_passes) == sketches
     monkeypatch.setattr(fastnmf.selection, "share_sketch", lambda *a: None)  # one sketch per rank
@@ -343,13 +349,8 @@ def test_consensus_survey_picks_the_planted_clusters(clusters):
 def test_consensus_survey_shares_one_warm_start_sketch(monkeypatch, solver, sketches):
     """The warm starts of every rank share the sketch of the widest rank that pays
     (``warm.share_warm_sketch``); ``mu`` does not start on a sketch."""
-    from fastnmf import _init
-
     X = planted_low_rank(600, 500, 3)
-    first_passes = []
-    done = _init.power_iterations_done
-    monkeypatch.setattr(_init, "power_iterations_done",
-                        lambda power, *a: (power == 0 and first_passes.append(1)) or done(power, *a))
+    first_passes = _count_sketches(monkeypatch)
     s = fastnmf.select_rank(X, [2, 3, 4], method="consensus", n_runs=4, random_state=0, solver=solver)
     assert len(first_passes) == sketches
     monkeypatch.setattr(fastnmf.selection, "share_warm_sketch", lambda *a: None)  # one sketch per rank
