@@ -41,6 +41,7 @@ from ._init import (
     part_norms,
     power_iterations_done,
     range_values_and_basis,
+    sketch_width,
     svd_of_range,
 )
 from ._solvers.anls import ALS, GDCLS, nnls_steps
@@ -589,9 +590,8 @@ def _randomized_svd(data, rank, rng, oversample=OVERSAMPLE):
     """``_init.randomized_svd`` for the distributed X, built from the row-block products
     (each fused with the Gram the orthonormalization needs), with the same rule for the
     power iterations. U stays on the workers."""
-    m, n = data.shape
-    width = min(rank + oversample, m, n)
-    Z = rng.standard_normal((n, width)).astype(data.dtype)
+    width = sketch_width(data, rank, oversample)
+    Z = rng.standard_normal((data.shape[1], width)).astype(data.dtype)
     Y, gram = data.run(_products_rows, [None], (None, Z))
     for power in range(MAX_POWER_ITERATIONS + 1):
         T = orthonormalizer(gram)

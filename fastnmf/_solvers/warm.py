@@ -42,11 +42,12 @@ def sketch_of(data, rank):
     data = getattr(data, "source", data)
     if not isinstance(data, DenseData):
         return None
-    if not _pays(data, sketch_width(data, rank)):
+    width = sketch_width(data, rank)
+    if not _pays(data, width):
         return None
     # The SVD init's sketch when there was one; else one drawn with its own seed, so
     # that the caller's random draws (inits of later runs) do not depend on it.
-    Q, XtQ = range_sketch(data, sketch_width(data, rank), np.random.default_rng(SKETCH_SEED))
+    Q, XtQ = range_sketch(data, width, np.random.default_rng(SKETCH_SEED))
     if not _pays(data, Q.shape[1]):  # a wider sketch computed before (a rank survey)
         return None
     return LowRankData(Q, XtQ, data.sqnorm)
